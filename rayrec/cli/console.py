@@ -1,0 +1,25 @@
+"""Shared rich console and table helper, so every command prints results the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def render_table(title: str, rows: Sequence[Mapping[str, object]], float_fmt: str = "{:.4f}") -> Table:
+    """A rich table from a list of dicts (columns in the first row's key order)."""
+    table = Table(title=title, show_lines=False)
+    if not rows:
+        return table
+    cols = list(rows[0].keys())
+    for c in cols:
+        table.add_column(str(c), justify="left" if c == cols[0] else "right")
+    for r in rows:
+        table.add_row(
+            *[float_fmt.format(v) if isinstance(v, float) else str(v) for v in (r.get(c) for c in cols)]
+        )
+    return table

@@ -1,0 +1,56 @@
+"""``rayrec data info|split``: look at a dataset and write splits as parquet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rayrec.cli.console import console, render_table
+from rayrec.data import leave_last_out, load_dataset, temporal
+from rayrec.errors import ConfigError
+
+data_app = typer.Typer(help="Datasets: summary statistics and train/valid/test splits.", no_args_is_help=True)
+
+DATASET_ARG = typer.Argument("ml-100k", help="dataset name (ml-100k, kuairec, kuairand, synthetic, csv)")
+PATH_OPT = typer.Option(None, "--path", help="local copy of the dataset, where the name needs one")
+
+
+@data_app.command("info")
+def info(name: str = DATASET_ARG, path: Path = PATH_OPT) -> None:
+    """Users, items, interactions, density and categories of a dataset."""
+    ds = load_dataset(name, path)
+    console.print(
+        render_table(f"dataset {name}", [{"field": k, "value": v} for k, v in ds.summary().items()])
+    )
+    pop = ds.categories.sum(0)
+    cats = sorted(zip(ds.category_names, pop), key=lambda x: -x[1])
+    console.print(render_table("items per category", [{"category": c, "items": int(n)} for c, n in cats]))
+
+
+@data_app.command("split")
+def split(
+    name: str = DATASET_ARG,
+    path: Path = PATH_OPT,
+    how: str = typer.Option("leave-last-out", help="leave-last-out | temporal"),
+    n_valid: int = typer.Option(1, help="leave-last-out: interactions per user for validation"),
+    n_test: int = typer.Option(1, help="leave-last-out: interactions per user for test"),
+    valid_frac: float = typer.Option(0.1, help="temporal: share of (latest) interactions for validation"),
+    test_frac: float = typer.Option(0.1, help="temporal: share of latest interactions for test"),
+    out: Path = typer.Option(Path("runs/splits"), help="directory for train/valid/test parquet files"),
+) -> None:
+    """Split a dataset and write ``train|valid|test.parquet`` (internal ids) under ``--out``."""
+    ds = load_dataset(name, path)
+    if how == "leave-last-out":
+        parts = leave_last_out(ds, n_valid=n_valid, n_test=n_test)
+    elif how == "temporal":
+        parts = temporal(ds, valid_frac=valid_frac, test_frac=test_frac)
+    else:
+        raise ConfigError(f"--how must be leave-last-out or temporal, not {how!r}")
+    out.mkdir(parents=True, exist_ok=True)
+    for part in ("train", "valid", "test"):
+        getattr(parts, part).interactions.to_parquet(out / f"{part}.parquet", index=False)
+    rows = [
+        {"part": k, "interactions": v, "file": str(out / f"{k}.parquet")} for k, v in parts.sizes().items()
+    ]
+    console.print(render_table(f"{name} split ({how})", rows))
