@@ -1,0 +1,61 @@
+"""Turning per-choice log-likelihoods into a distribution over the allowed answers.
+
+Scoring the allowed answers (instead of parsing free text) is what keeps a small model useful and
+the answer inside the catalog: the model can only redistribute mass over the choices it is given.
+
+Length normalisation is a named choice, not a hidden one. The default is the **sum** of the choice's
+token log-probs, i.e. the model's true likelihood of the whole answer, which is what the spec asks
+for. It penalises long answers (``"Children's"`` costs more tokens than ``"War"``), so
+``length_normalise=True`` offers the **mean** per token instead, which treats a category name as
+one unit whatever its tokenisation. Both are exact functions of the same scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from rayrec.errors import ConfigError
+
+
+def to_distribution(
+    logprobs: np.ndarray, length_normalise: bool = False, n_tokens: np.ndarray | None = None
+) -> np.ndarray:
+    """Softmax over the choices of one prompt (float64, sums to 1).
+
+    With ``length_normalise`` each log-prob is divided by its choice's token count first, so
+    ``n_tokens`` (from the backend's tokenizer) must be given.
+    """
+    scores = np.asarray(logprobs, dtype=np.float64)
+    if scores.ndim != 1 or scores.size == 0:
+        raise ConfigError(f"expected a non-empty 1-d array of log-probs, got shape {scores.shape}")
+    if not np.all(np.isfinite(scores)):
+        raise ConfigError("log-probs contain NaN or inf; check the backend's output for this prompt")
+    if length_normalise:
+        if n_tokens is None:
+            raise ConfigError("length_normalise=True needs n_tokens (token count of each choice)")
+        counts = np.asarray(n_tokens, dtype=np.float64)
+        if counts.shape != scores.shape or np.any(counts < 1):
+            raise ConfigError("n_tokens must hold one count ≥ 1 per choice")
+        scores = scores / counts
+    z = scores - scores.max()
+    p = np.exp(z)
+    return p / p.sum()
+
+
+def choices_to_ids(
+    distribution: np.ndarray, choices: Sequence[str], choice_ids: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Map a distribution over choice strings back to catalog ids (category or item ids).
+
+    Returns ``(ids, probs)`` in the order of ``choices``; a choice that is not in ``choice_ids``
+    is a caller bug (the prompt offered something outside the catalog) and raises.
+    """
+    if len(distribution) != len(choices):
+        raise ConfigError(f"{len(distribution)} probabilities for {len(choices)} choices")
+    missing = [c for c in choices if c not in choice_ids]
+    if missing:
+        raise ConfigError(f"choices not in the catalog: {missing[:5]}; build choices from the catalog")
+    ids = np.array([choice_ids[c] for c in choices], dtype=np.int64)
+    return ids, np.asarray(distribution, dtype=np.float64)
