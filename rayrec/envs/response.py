@@ -11,12 +11,19 @@ the held-out fit report) beside ``weights.npz``; :meth:`ResponseModel.load` rest
 
 from __future__ import annotations
 
+import copy
 import json
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
+import torch
+from torch import nn
 
+from rayrec.data.dataset import Dataset
 from rayrec.errors import AssetError, ConfigError
 
 META_FILE = "response.json"
@@ -273,3 +280,194 @@ class MatrixResponseModel(ResponseModel):
         model = cls(arrays["matrix"], fill_value=params["fill_value"], max_value=1.0)
         model.max_value = params["max_value"]
         return model
+
+
+# --- fitting --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Knobs of :func:`fit_response_model`; defaults reach held-out RMSE ~0.92 on ml-100k in ~1 s.
+
+    ``l2`` is weight decay applied to the embedding rows (and biases) each batch touches, the usual
+    regularised-MF objective; dense ``Adam(weight_decay=…)`` would shrink every row on every step
+    and needs an unintuitive tiny value to match.
+    """
+
+    dim: int = 32
+    lr: float = 5e-3
+    l2: float = 0.05
+    batch_size: int = 1024
+    max_epochs: int = 60
+    patience: int = 3  # epochs without validation improvement before stopping
+    valid_frac: float = 0.05  # slice of train used only for early stopping
+    positive_rating: float = 4.0  # AUC label: rating >= this
+    seed: int = 0
+
+
+class _BiasedDot(nn.Module):
+    """rating = mu + b_u + b_i + <p_u, v_i>; the two-tower variant adds the item's categories to v_i
+    and b_i through linear maps, so items with few ratings inherit their genres' position."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int, mean: float, categories: np.ndarray | None):
+        super().__init__()
+        self.user = nn.Embedding(n_users, dim)
+        self.item = nn.Embedding(n_items, dim)
+        self.user_bias = nn.Embedding(n_users, 1)
+        self.item_bias = nn.Embedding(n_items, 1)
+        self.mu = nn.Parameter(torch.tensor(mean))
+        nn.init.normal_(self.user.weight, 0.0, 0.01)
+        nn.init.normal_(self.item.weight, 0.0, 0.01)
+        nn.init.zeros_(self.user_bias.weight)
+        nn.init.zeros_(self.item_bias.weight)
+        self.cat_vec: nn.Linear | None = None
+        self.cat_bias: nn.Linear | None = None
+        if categories is not None:
+            self.register_buffer("cats", torch.as_tensor(categories, dtype=torch.float32))  # (n_items, C)
+            self.cat_vec = nn.Linear(categories.shape[1], dim, bias=False)
+            self.cat_bias = nn.Linear(categories.shape[1], 1, bias=False)
+            nn.init.zeros_(self.cat_vec.weight)
+            nn.init.zeros_(self.cat_bias.weight)
+
+    def item_tower(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        v = self.item(items)  # (B, d)
+        b = self.item_bias(items)[:, 0]  # (B,)
+        if self.cat_vec is not None:
+            c = self.cats[items]  # (B, C)
+            v = v + self.cat_vec(c)
+            b = b + self.cat_bias(c)[:, 0]
+        return v, b
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predicted ratings (B,) and each row's squared parameter norm (B,) for the L2 term."""
+        p = self.user(users)
+        bu = self.user_bias(users)[:, 0]
+        v, bi = self.item_tower(items)
+        pred = self.mu + bu + bi + (p * v).sum(-1)
+        sq = (p**2).sum(-1) + (v**2).sum(-1) + bu**2 + bi**2
+        return pred, sq
+
+    @torch.no_grad()
+    def export(self) -> dict[str, np.ndarray | float]:
+        v, b = self.item_tower(torch.arange(self.item.num_embeddings))
+        return {
+            "user_factors": self.user.weight.numpy().copy(),
+            "item_factors": v.numpy().copy(),
+            "user_bias": self.user_bias.weight[:, 0].numpy().copy(),
+            "item_bias": b.numpy().copy(),
+            "global_bias": float(self.mu),
+        }
+
+
+def _tensors(ds: Dataset) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    df = ds.interactions
+    return (
+        torch.tensor(df["user"].to_numpy(), dtype=torch.int64),
+        torch.tensor(df["item"].to_numpy(), dtype=torch.int64),
+        torch.tensor(df["rating"].to_numpy(), dtype=torch.float32),
+    )
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Probability that a random positive outscores a random negative (ties count half); NaN when one
+    class is missing, since the AUC is then undefined rather than 0.5."""
+    labels = np.asarray(labels, dtype=bool)
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = pd.Series(scores).rank(method="average").to_numpy()
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def fit_response_model(
+    train: Dataset, test: Dataset, kind: str = "mf", **hyper: object
+) -> tuple[ResponseModel, dict]:
+    """Fit MF (``kind="mf"``) or the two-tower model on ``train`` ratings; report the ``test`` fit.
+
+    A ``valid_frac`` slice of ``train`` drives early stopping and the best epoch's weights are kept,
+    so ``test`` is never looked at until the final report (held-out RMSE of ratings clipped to
+    [1, 5], AUC of the predicted rating for ``rating >= positive_rating``).
+    """
+    if kind not in ("mf", "two-tower"):
+        raise ConfigError(f"fit kind must be 'mf' or 'two-tower', not {kind!r}")
+    try:
+        cfg = FitConfig(**hyper)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise ConfigError(
+            f"unknown response-model setting: {exc}; known: {list(FitConfig.__annotations__)}"
+        ) from exc
+    if train.n_interactions < 2 or test.n_interactions < 1:
+        raise ConfigError("fitting a response model needs at least 2 training and 1 test interactions")
+    # Batches of 1024 x 32 gain nothing from intra-op threads, and spinning threads on a busy 2-core
+    # box made one fit 30x slower; one thread, restored afterwards.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _fit(train, test, kind, cfg)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(train: Dataset, test: Dataset, kind: str, cfg: FitConfig) -> tuple[ResponseModel, dict]:
+    started = time.perf_counter()
+    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    users, items, ratings = _tensors(train)
+    perm = torch.randperm(len(users), generator=gen)
+    n_valid = max(1, int(cfg.valid_frac * len(users)))
+    valid_idx, train_idx = perm[:n_valid], perm[n_valid:]
+    model = _BiasedDot(
+        train.n_users,
+        train.n_items,
+        cfg.dim,
+        float(ratings[train_idx].mean()),
+        train.categories if kind == "two-tower" else None,
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+
+    def valid_rmse() -> float:
+        with torch.no_grad():
+            pred, _ = model(users[valid_idx], items[valid_idx])
+            return float(((pred.clamp(1, 5) - ratings[valid_idx]) ** 2).mean().sqrt())
+
+    best, best_state, best_epoch, stale, epoch = float("inf"), copy.deepcopy(model.state_dict()), 0, 0, 0
+    for epoch in range(1, cfg.max_epochs + 1):
+        order = train_idx[torch.randperm(len(train_idx), generator=gen)]
+        for start in range(0, len(order), cfg.batch_size):
+            batch = order[start : start + cfg.batch_size]
+            pred, sq = model(users[batch], items[batch])
+            loss = ((pred - ratings[batch]) ** 2).mean() + cfg.l2 * sq.mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        rmse = valid_rmse()
+        if rmse < best - 1e-4:
+            best, best_state, best_epoch, stale = rmse, copy.deepcopy(model.state_dict()), epoch, 0
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                break
+    model.load_state_dict(best_state)
+    cls = MFResponseModel if kind == "mf" else TwoTowerResponseModel
+    fitted = cls(**model.export(), link="rating")  # type: ignore[arg-type]
+
+    t = test.interactions
+    pred = fitted.raw(t["user"].to_numpy(), t["item"].to_numpy()).clip(1.0, 5.0)
+    truth = t["rating"].to_numpy(np.float32)
+    report = {
+        "kind": kind,
+        "rmse": float(np.sqrt(np.mean((pred - truth) ** 2))),
+        "rmse_global_mean": float(np.sqrt(np.mean((float(ratings[train_idx].mean()) - truth) ** 2))),
+        "auc": roc_auc(pred, truth >= cfg.positive_rating),
+        "valid_rmse": best,
+        "best_epoch": best_epoch,
+        "epochs": epoch,
+        "n_train": len(train_idx),
+        "n_valid": n_valid,
+        "n_test": len(truth),
+        "seconds": time.perf_counter() - started,
+        "dataset": train.name,
+        **asdict(cfg),
+    }
+    fitted.report = report
+    return fitted, report
