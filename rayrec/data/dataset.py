@@ -178,3 +178,18 @@ def build_dataset(
         user_features=feats,
         meta=dict(meta or {}),
     )
+
+
+def multi_hot(tags: list[list[int]]) -> tuple[np.ndarray, list[str]]:
+    """(n_items, n_tags) bool matrix over the tags that occur, in ascending tag id; names ``tag<k>``.
+
+    Loaders whose files give each item a list of numeric tag ids (KuaiRec, KuaiRand) share this, so tag
+    ``k`` is called ``tag<k>`` everywhere and absent tags take no column.
+    """
+    vocab = sorted({t for row in tags for t in row})
+    col = {t: k for k, t in enumerate(vocab)}
+    out = np.zeros((len(tags), len(vocab)), dtype=bool)
+    rows = np.repeat(np.arange(len(tags)), [len(r) for r in tags])
+    cols = np.fromiter((col[t] for r in tags for t in r), dtype=np.int64, count=len(rows))
+    out[rows, cols] = True
+    return out, [f"tag{t}" for t in vocab]

@@ -15,8 +15,9 @@ import pandas as pd
 
 from rayrec.errors import DataError
 
-# Column kinds a loader may ask for: "int" and "float" are parsed and checked, "str" is kept as is.
-KINDS = ("int", "float", "str")
+# Column kinds a loader may ask for: "int" and "float" are parsed and checked, "id" is text that must not
+# be empty (an empty id would silently merge unrelated rows), "str" is kept as is.
+KINDS = ("int", "float", "id", "str")
 
 
 def read_table(
@@ -67,12 +68,36 @@ def read_table(
     first_data_line = 2 if header else 1
     if len(df) == 0:
         raise DataError("file has a header but no data rows", path=path, line=first_data_line)
+    return parse_columns(
+        df,
+        columns,
+        optional=optional,
+        path=path,
+        first_line=first_data_line,
+        header_line=1 if header else None,
+    )
+
+
+def parse_columns(
+    df: pd.DataFrame,
+    columns: Mapping[str, str],
+    *,
+    path: str | Path,
+    first_line: int,
+    header_line: int | None,
+    optional: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Check and parse the requested columns of an already-read frame (CSV text or typed Parquet).
+
+    Shared by :func:`read_table` and the Parquet reader so both report bad values the same way: the
+    file, the line (``first_line`` + row) and the column.
+    """
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise DataError(
             f"missing required column(s) {missing}; found {list(df.columns)}",
             path=path,
-            line=1 if header else None,
+            line=header_line,
             column=missing[0],
         )
     wanted = dict(columns)
@@ -81,7 +106,7 @@ def read_table(
             wanted[col] = kind
     out = {}
     for col, kind in wanted.items():
-        out[col] = _parse_column(df[col], kind, path=path, column=col, first_line=first_data_line)
+        out[col] = _parse_column(df[col], kind, path=Path(path), column=col, first_line=first_line)
     return pd.DataFrame(out)
 
 
@@ -90,8 +115,16 @@ def _parse_column(values: pd.Series, kind: str, *, path: Path, column: str, firs
         raise ValueError(f"unknown column kind {kind!r}")
     if kind == "str":
         return values
-    stripped = values.str.strip()
-    parsed = pd.to_numeric(stripped, errors="coerce")
+    if kind == "id":
+        empty = (values.astype(str).str.strip() == "").to_numpy()
+        if empty.any():
+            row = int(np.flatnonzero(empty)[0])
+            raise DataError("empty id; every row needs one", path=path, line=first_line + row, column=column)
+        return values
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        parsed = values.astype(np.float64)
+    else:
+        parsed = pd.to_numeric(values.astype(str).str.strip(), errors="coerce")
     bad = parsed.isna().to_numpy() | ~np.isfinite(parsed.to_numpy(dtype=float, na_value=np.nan))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
