@@ -23,7 +23,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from rayrec.data.dataset import Dataset
+from rayrec import assets
+from rayrec.data import Dataset, load_dataset, random_holdout
 from rayrec.errors import AssetError, ConfigError
 
 META_FILE = "response.json"
@@ -471,3 +472,28 @@ def _fit(train: Dataset, test: Dataset, kind: str, cfg: FitConfig) -> tuple[Resp
     }
     fitted.report = report
     return fitted, report
+
+
+# --- the cached artifact per dataset --------------------------------------------------------------
+
+
+def default_artifact_dir(dataset: str, kind: str = "mf") -> Path:
+    """Where ``rayrec simulator fit`` keeps a dataset's response model: ``<cache>/simulators/<ds>-<kind>``."""
+    return assets.cache_dir() / "simulators" / f"{dataset}-{kind}"
+
+
+def cached_response_model(
+    dataset: str, kind: str = "mf", path: str | Path | None = None, dataset_path: str | Path | None = None
+) -> tuple[ResponseModel, Path]:
+    """Load the response model of ``dataset`` from ``path`` (default: the cache), fitting and saving it
+    first if there is none, so every simulator command and EnvRunner shares one ground truth.
+
+    The fit uses ``random_holdout(test_frac=0.1, seed=0)``; returns the model and its artifact dir.
+    """
+    path = Path(path) if path is not None else default_artifact_dir(dataset, kind)
+    if (path / META_FILE).is_file():
+        return ResponseModel.load(path), path
+    train, test = random_holdout(load_dataset(dataset, dataset_path), test_frac=0.1, seed=0)
+    model, _ = fit_response_model(train, test, kind=kind)
+    model.save(path)
+    return model, path
