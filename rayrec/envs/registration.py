@@ -24,7 +24,7 @@ from rayrec.data.registry import load_dataset
 from rayrec.envs.config import SimConfig
 from rayrec.envs.core import encode_user_features
 from rayrec.envs.recsim_env import RecSimEnv
-from rayrec.envs.response import ResponseModel
+from rayrec.envs.response import ResponseModel, cached_response_model
 from rayrec.errors import ConfigError
 
 ENV_NAME = "rayrec-recsim"
@@ -33,12 +33,18 @@ _instances = itertools.count()
 
 def make_env_config(
     dataset: str,
-    response_path: str | Path,
+    response_path: str | Path | None = None,
     sim: SimConfig | dict | None = None,
     dataset_path: str | Path | None = None,
 ) -> dict[str, Any]:
-    """The env_config RLlib ships to every EnvRunner: plain values only."""
+    """The env_config RLlib ships to every EnvRunner: plain values only.
+
+    Without ``response_path`` the dataset's cached MF response model is used, fitted here first if
+    the cache has none, so EnvRunners only ever load it.
+    """
     sim = sim if isinstance(sim, SimConfig) else SimConfig.from_dict(sim or {})
+    if response_path is None:
+        _, response_path = cached_response_model(dataset, "mf", dataset_path=dataset_path)
     return {
         "dataset": dataset,
         "dataset_path": None if dataset_path is None else str(dataset_path),
