@@ -243,3 +243,10 @@ def test_ragged_accepts_lists_and_csr_like_objects():
     np.testing.assert_array_equal(same.indices, ragged.indices)
     hits = hit_matrix(np.array([[0, 1], [0, 1], [0, 1]]), ragged)
     np.testing.assert_array_equal(hits, [[1, 0], [0, 0], [0, 1]])
+
+
+def test_hit_matrix_rejects_negative_ids():
+    with pytest.raises(DataError):
+        hit_matrix(np.array([[-1, 0]]), [np.array([0])])
+    with pytest.raises(DataError):
+        hit_matrix(np.array([[1, 0]]), [np.array([-3])])

@@ -106,6 +106,8 @@ def _relevant_keys(relevant: Ragged, n_users: int, base: int) -> np.ndarray:
     """Sorted unique ``user * base + item`` keys: one integer per (user, held-out item) pair."""
     if len(relevant) != n_users:
         raise DataError(f"got held-out items for {len(relevant)} users but top-k lists for {n_users}")
+    if relevant.indices.min(initial=0) < 0:
+        raise DataError("held-out item ids must be internal ids (>= 0); map raw ids first")
     return np.unique(_row_ids(relevant) * base + relevant.indices)
 
 
@@ -124,6 +126,8 @@ def hit_matrix(topk: np.ndarray, relevant: Sequence[np.ndarray] | Ragged | objec
     the sorted held-out keys is one ``searchsorted`` instead of U Python-level set lookups.
     """
     topk = _check_topk(topk)
+    if topk.min(initial=0) < 0:
+        raise DataError("recommended item ids must be internal ids (>= 0); map raw ids first")
     ragged = as_ragged(relevant)
     hi = max(int(topk.max(initial=0)), int(ragged.indices.max(initial=0)))
     base = hi + 1
