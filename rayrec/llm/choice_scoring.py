@@ -12,7 +12,8 @@ one unit whatever its tokenisation. Both are exact functions of the same scores.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -59,3 +60,51 @@ def choices_to_ids(
         raise ConfigError(f"choices not in the catalog: {missing[:5]}; build choices from the catalog")
     ids = np.array([choice_ids[c] for c in choices], dtype=np.int64)
     return ids, np.asarray(distribution, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class ChoiceTokens:
+    """One prompt's tokens and, per choice, its full prompt+choice tokens and where the choice starts.
+
+    ``prefix_len`` is the part shared by the prompt and every prompt+choice tokenisation (normally the
+    whole prompt; shorter only if a choice merges with the prompt's last token). A choice's scored
+    tokens are those from ``starts[c]`` on: exactly the tokens that differ from the prompt alone.
+    """
+
+    prompt_ids: list[int]
+    full_ids: list[list[int]]
+    starts: list[int]
+    prefix_len: int
+
+    def n_tokens(self) -> np.ndarray:
+        """Scored tokens per choice (for mean-per-token normalisation)."""
+        return np.array([len(f) - s for f, s in zip(self.full_ids, self.starts)], dtype=np.int64)
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def tokenise_choices(encode: Callable[[str], list[int]], text: str, choices: Sequence[str]) -> ChoiceTokens:
+    """Tokenise ``text`` and ``text + choice`` so a choice's tokens are exactly those after the prompt.
+
+    Tokenising the choice alone would be wrong where a tokenizer merges across the boundary; comparing
+    the two tokenisations finds the boundary whatever the tokenizer does.
+    """
+    if len(choices) == 0:
+        raise ConfigError("score_choices needs at least one choice per prompt")
+    prompt_ids = encode(text)
+    full_ids, starts = [], []
+    for choice in choices:
+        ids = encode(text + choice)
+        start = _common_prefix(prompt_ids, ids)
+        if start == len(ids):
+            raise ConfigError(f"choice {choice!r} adds no tokens to the prompt; use a non-empty answer")
+        full_ids.append(ids)
+        starts.append(start)
+    # At least one prompt token must stay in the prefix: its logits score the first choice token.
+    return ChoiceTokens(prompt_ids, full_ids, starts, prefix_len=max(1, min(starts)))

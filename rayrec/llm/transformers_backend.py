@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,31 +18,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from rayrec import assets
 from rayrec.errors import AssetError, ConfigError
+from rayrec.llm.choice_scoring import ChoiceTokens, tokenise_choices
 
 EMBEDDED_MODEL_ID = "smollm2-135m-instruct-gguf"
-
-
-@dataclass(frozen=True)
-class _Tokenised:
-    """One prompt's tokens and, per choice, its full prompt+choice tokens and where the choice starts.
-
-    ``prefix_len`` is the part shared by the prompt and every prompt+choice tokenisation (normally the
-    whole prompt; shorter only if a choice merges with the prompt's last token). A choice's scored
-    tokens are those from ``starts[c]`` on: exactly the tokens that differ from the prompt alone.
-    """
-
-    prompt_ids: list[int]
-    full_ids: list[list[int]]
-    starts: list[int]
-    prefix_len: int
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 def _resolve_model(model: str | None) -> tuple[str, str, str | None]:
@@ -123,22 +100,8 @@ class TransformersBackend:
         # The chat template already holds every special token; adding BOS again would shift scores.
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def _tokenise(self, prompt: str, choices: Sequence[str]) -> _Tokenised:
-        if len(choices) == 0:
-            raise ConfigError("score_choices needs at least one choice per prompt")
-        text = self.chat_text(prompt)
-        prompt_ids = self._encode(text)
-        full_ids, starts = [], []
-        for choice in choices:
-            ids = self._encode(text + choice)
-            start = _common_prefix(prompt_ids, ids)
-            if start == len(ids):
-                raise ConfigError(f"choice {choice!r} adds no tokens to the prompt; use a non-empty answer")
-            full_ids.append(ids)
-            starts.append(start)
-        # At least one prompt token must stay in the prefix: its logits score the first choice token.
-        prefix_len = max(1, min(starts))
-        return _Tokenised(prompt_ids, full_ids, starts, prefix_len)
+    def _tokenise(self, prompt: str, choices: Sequence[str]) -> ChoiceTokens:
+        return tokenise_choices(self._encode, self.chat_text(prompt), choices)
 
     def choice_token_counts(
         self, prompts: Sequence[str], choices: Sequence[Sequence[str]]
@@ -147,7 +110,7 @@ class TransformersBackend:
         out = []
         for prompt, chs in zip(prompts, choices, strict=True):
             tok = self._tokenise(prompt, chs)
-            out.append(np.array([len(f) - s for f, s in zip(tok.full_ids, tok.starts)], dtype=np.int64))
+            out.append(tok.n_tokens())
         return out
 
     # ---- scoring -------------------------------------------------------------------------------
@@ -166,7 +129,7 @@ class TransformersBackend:
                 results[i] = scores
         return results
 
-    def _prompt_groups(self, toks: list[_Tokenised]) -> list[list[int]]:
+    def _prompt_groups(self, toks: list[ChoiceTokens]) -> list[list[int]]:
         """Consecutive prompts whose padded prefix batch fits ``max_batch_tokens``."""
         groups: list[list[int]] = [[]]
         longest = 0
@@ -179,7 +142,7 @@ class TransformersBackend:
             longest = longest_if_added
         return groups
 
-    def _score_group(self, toks: list[_Tokenised]) -> list[np.ndarray]:
+    def _score_group(self, toks: list[ChoiceTokens]) -> list[np.ndarray]:
         # 1) One forward pass over the prompts' shared prefixes, left-padded to P tokens.
         pad = self.tokenizer.pad_token_id
         P = max(t.prefix_len for t in toks)
@@ -212,7 +175,7 @@ class TransformersBackend:
         return sums
 
     def _row_chunks(
-        self, rows: list[tuple[int, int]], toks: list[_Tokenised], P: int
+        self, rows: list[tuple[int, int]], toks: list[ChoiceTokens], P: int
     ) -> list[list[tuple[int, int]]]:
         """Split rows so each expanded batch (rows × (P + longest continuation)) fits the token budget."""
         chunks: list[list[tuple[int, int]]] = [[]]
@@ -230,7 +193,7 @@ class TransformersBackend:
     def _score_rows(
         self,
         rows: list[tuple[int, int]],
-        toks: list[_Tokenised],
+        toks: list[ChoiceTokens],
         P: int,
         prefix_kv: list[tuple[torch.Tensor, torch.Tensor]],
         prefix_mask: torch.Tensor,
