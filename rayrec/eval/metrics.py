@@ -114,7 +114,7 @@ def _relevant_keys(relevant: Ragged, n_users: int, base: int) -> np.ndarray:
 def relevant_counts(relevant: Sequence[np.ndarray] | Ragged | object) -> np.ndarray:
     """|R_u|: number of *distinct* held-out items per user (duplicates would inflate recall's denominator)."""
     ragged = as_ragged(relevant)
-    base = int(ragged.indices.max()) + 1 if len(ragged.indices) else 1
+    base = int(ragged.indices.max(initial=0)) + 1
     keys = _relevant_keys(ragged, len(ragged), base)
     return np.bincount(keys // base, minlength=len(ragged))
 
