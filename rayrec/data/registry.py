@@ -43,18 +43,19 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
         "kuairec",
         load_kuairec,
         "the data/ folder of KuaiRec 2.0 (small_matrix.csv, big_matrix.csv, item_categories.csv) "
-        "from https://kuairec.com; option matrix='small'|'big'",
+        "from https://kuairec.com (in Python, matrix='big' loads the big matrix)",
     ),
     "kuairand": _needs_path(
         "kuairand",
         load_kuairand,
         "the data/ folder of KuaiRand-Pure (log_standard_*_pure.csv, video_features_basic_pure.csv) "
-        "from https://kuairand.com; option include_random=True adds the random-exposure log",
+        "from https://kuairand.com (in Python, include_random=True adds the random-exposure log)",
     ),
     "csv": _needs_path(
         "csv",
         load_table_dataset,
-        "a CSV/TSV/Parquet file with user,item[,rating][,timestamp] columns, or pass columns={...}",
+        "a CSV/TSV/Parquet file with user,item[,rating][,timestamp] columns (in Python, columns={...} maps "
+        "other names)",
     ),
     "synthetic": _synthetic,
 }
