@@ -23,3 +23,13 @@ def render_table(title: str, rows: Sequence[Mapping[str, object]], float_fmt: st
             *[float_fmt.format(v) if isinstance(v, float) else str(v) for v in (r.get(c) for c in cols)]
         )
     return table
+
+
+def render_comparison(
+    title: str, results: Mapping[str, Mapping[str, object]], float_fmt: str = "{:.4f}"
+) -> Table:
+    """Methods as columns, metrics as rows: stays readable in 80 columns however many metrics there are."""
+    methods = list(results)
+    metrics = list(results[methods[0]]) if methods else []
+    rows = [{"metric": m, **{name: results[name][m] for name in methods}} for m in metrics]
+    return render_table(title, rows, float_fmt)

@@ -1,0 +1,1 @@
+"""Recommenders and RL algorithms (LAAC, LERL, baselines). Imports data, envs, llm and eval."""
