@@ -13,6 +13,7 @@ import typer
 from rayrec.cli.assets_cmds import assets_app
 from rayrec.cli.console import console
 from rayrec.cli.data_cmds import data_app
+from rayrec.cli.planner_cmds import planner_app
 from rayrec.cli.sim_cmds import simulate, simulator_app
 from rayrec.errors import RayrecError
 
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(assets_app, name="assets")
 app.add_typer(data_app, name="data")
+app.add_typer(planner_app, name="planner")
 app.add_typer(simulator_app, name="simulator")
 app.command("simulate")(simulate)
 
