@@ -13,6 +13,8 @@ import typer
 from rayrec.cli.assets_cmds import assets_app
 from rayrec.cli.console import console
 from rayrec.cli.data_cmds import data_app
+from rayrec.cli.demo_cmd import demo
+from rayrec.cli.eval_cmds import evaluate_baselines
 from rayrec.cli.planner_cmds import planner_app
 from rayrec.cli.sim_cmds import simulate, simulator_app
 from rayrec.errors import RayrecError
@@ -27,6 +29,8 @@ app = typer.Typer(
 app.add_typer(assets_app, name="assets")
 app.add_typer(data_app, name="data")
 app.add_typer(planner_app, name="planner")
+app.command("evaluate-baselines")(evaluate_baselines)
+app.command("demo")(demo)
 app.add_typer(simulator_app, name="simulator")
 app.command("simulate")(simulate)
 
