@@ -121,3 +121,13 @@ def test_ratings_for_items_outside_the_catalog_are_not_dropped_silently(tmp_path
     d = write_grouplens(tmp_path / "g", ratings=[*RATINGS, (3, 99, 4, 20)])
     with pytest.raises(DataError, match="missing from the item catalog"):
         load_movielens_100k(d)
+
+
+def test_grouplens_row_missing_a_column_names_the_line(tmp_path: Path) -> None:
+    # u.data has no header, so a missing column shows up as a short row
+    d = write_grouplens(tmp_path / "g")
+    (d / "u.data").write_text("1\t1\t5\t100\n1\t2\t3\n")
+    with pytest.raises(
+        DataError, match=r"u\.data, line 2, column 'timestamp': expected a whole number, got ''"
+    ):
+        load_movielens_100k(d)
