@@ -61,6 +61,7 @@ def load_kuairec(directory: str | Path, matrix: str = "small") -> Dataset:
         item_ids=item_ids,
         categories=categories,
         category_names=names,
+        user_ids=np.unique(inter["user_id"].to_numpy()),  # a user whose rows were all dropped stays listed
         meta={"source": str(path), "rating": "watch_ratio", "dropped_no_time": dropped},
     )
 
