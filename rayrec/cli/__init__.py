@@ -15,6 +15,7 @@ from rayrec.cli.console import console
 from rayrec.cli.data_cmds import data_app
 from rayrec.cli.demo_cmd import demo
 from rayrec.cli.eval_cmds import evaluate_baselines
+from rayrec.cli.llm_cmds import llm_app
 from rayrec.cli.planner_cmds import planner_app
 from rayrec.cli.sim_cmds import simulate, simulator_app
 from rayrec.errors import RayrecError
@@ -29,6 +30,7 @@ app = typer.Typer(
 app.add_typer(assets_app, name="assets")
 app.add_typer(data_app, name="data")
 app.add_typer(planner_app, name="planner")
+app.add_typer(llm_app, name="llm")
 app.command("evaluate-baselines")(evaluate_baselines)
 app.command("demo")(demo)
 app.add_typer(simulator_app, name="simulator")
