@@ -114,3 +114,31 @@ def test_bad_arguments_raise_config_errors(backend: TransformersBackend) -> None
         make_backend("llamacpp")
     with pytest.raises(ConfigError, match="length_normalise"):
         to_distribution(np.array([-1.0, -2.0]), length_normalise=True)
+
+
+def test_cli_score_and_generate_print_a_table_and_text(
+    backend: TransformersBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI end to end, reusing the module's loaded model instead of loading it a second time."""
+    from typer.testing import CliRunner
+
+    from rayrec.cli import app, llm_cmds
+
+    built: list[tuple[str, dict]] = []
+
+    def reuse_loaded(kind: str, **kwargs: object) -> TransformersBackend:
+        built.append((kind, kwargs))
+        return backend
+
+    monkeypatch.setattr(llm_cmds, "make_backend", reuse_loaded)
+    runner = CliRunner()
+    res = runner.invoke(app, ["llm", "score", "--prompt", PROMPTS[1], "--choices", "red, blue,green"])
+    assert res.exit_code == 0, res.output
+    assert built == [("transformers", {"device": "auto"})]
+    want = to_distribution(backend.score_choices(PROMPTS[1:], [["red", "blue", "green"]])[0])
+    for colour, p in zip(["red", "blue", "green"], want):
+        assert colour in res.output and f"{p:.4f}" in res.output
+    res = runner.invoke(app, ["llm", "generate", "--prompt", "Say hello.", "--max-tokens", "4"])
+    assert res.exit_code == 0 and res.output.strip(), res.output
+    res = runner.invoke(app, ["llm", "score", "--prompt", "x", "--choices", "a", "--backend", "vllm"])
+    assert isinstance(res.exception, ConfigError) and "needs --model" in str(res.exception)
