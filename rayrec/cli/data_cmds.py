@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from rayrec.cli.console import console, render_table
+from rayrec.cli.options import parse_key_values
 from rayrec.data import leave_last_out, load_dataset, temporal
 from rayrec.errors import ConfigError
 
@@ -14,12 +15,15 @@ data_app = typer.Typer(help="Datasets: summary statistics and train/valid/test s
 
 DATASET_ARG = typer.Argument("ml-100k", help="dataset name (ml-100k, kuairec, kuairand, synthetic, csv)")
 PATH_OPT = typer.Option(None, "--path", help="local copy of the dataset, where the name needs one")
+OPTION_OPT = typer.Option(
+    [], "--option", help="loader option key=value, repeatable (matrix=big, n_users=1000, …)"
+)
 
 
 @data_app.command("info")
-def info(name: str = DATASET_ARG, path: Path = PATH_OPT) -> None:
+def info(name: str = DATASET_ARG, path: Path = PATH_OPT, option: list[str] = OPTION_OPT) -> None:
     """Users, items, interactions, density and categories of a dataset."""
-    ds = load_dataset(name, path)
+    ds = load_dataset(name, path, **parse_key_values(option, "--option", "n_users=1000"))
     console.print(
         render_table(f"dataset {name}", [{"field": k, "value": v} for k, v in ds.summary().items()])
     )
@@ -32,6 +36,7 @@ def info(name: str = DATASET_ARG, path: Path = PATH_OPT) -> None:
 def split(
     name: str = DATASET_ARG,
     path: Path = PATH_OPT,
+    option: list[str] = OPTION_OPT,
     how: str = typer.Option("leave-last-out", help="leave-last-out | temporal"),
     n_valid: int = typer.Option(1, help="leave-last-out: interactions per user for validation"),
     n_test: int = typer.Option(1, help="leave-last-out: interactions per user for test"),
@@ -40,7 +45,7 @@ def split(
     out: Path = typer.Option(Path("runs/splits"), help="directory for train/valid/test parquet files"),
 ) -> None:
     """Split a dataset and write ``train|valid|test.parquet`` (internal ids) under ``--out``."""
-    ds = load_dataset(name, path)
+    ds = load_dataset(name, path, **parse_key_values(option, "--option", "n_users=1000"))
     if how == "leave-last-out":
         parts = leave_last_out(ds, n_valid=n_valid, n_test=n_test)
     elif how == "temporal":

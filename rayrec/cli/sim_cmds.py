@@ -3,12 +3,12 @@ reference policies on it with the long-term metrics (95% intervals over sessions
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
 from rayrec.cli.console import console, render_table
+from rayrec.cli.options import parse_key_values
 from rayrec.data import load_dataset, random_holdout
 from rayrec.envs.config import SimConfig
 from rayrec.envs.core import BatchedRecSim
@@ -52,20 +52,6 @@ def fit(
     console.print(f"saved to {target}", highlight=False)
 
 
-def _parse_params(items: list[str]) -> dict:
-    """``key=value`` pairs; values are read as JSON (numbers, booleans) and fall back to strings."""
-    params = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--quit-param takes key=value (e.g. window=4), not {item!r}")
-        try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key] = value
-    return params
-
-
 def simulate(
     name: str = DATASET_ARG,
     path: Path = PATH_OPT,
@@ -91,7 +77,7 @@ def simulate(
         max_turn=max_turn,
         slate_size=slate_size,
         quit_model=quit_model,
-        quit_params=_parse_params(quit_param),
+        quit_params=parse_key_values(quit_param, "--quit-param", "window=4"),
         seed=seed,
     )
     core = BatchedRecSim(model, ds.categories, config)

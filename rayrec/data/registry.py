@@ -68,4 +68,11 @@ def load_dataset(name: str, path: str | Path | None = None, **options: object) -
         loader = DATASETS[name]
     except KeyError:
         raise ConfigError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}") from None
-    return loader(path, **options)
+    try:
+        return loader(path, **options)
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        raise ConfigError(
+            f"dataset {name!r} does not take option(s) {sorted(options)} ({exc}); see its loader's docstring"
+        ) from exc
