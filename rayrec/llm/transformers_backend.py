@@ -159,19 +159,29 @@ class TransformersBackend:
             position_ids=prefix_pos.to(self.device),
             past_key_values=cache,
             use_cache=True,
+            logits_to_keep=1,  # only the last position's logits are needed; skips (B, P, V) of LM head work
         )
-        last_logp = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # (B, V): scores each first token
+        last_logp = torch.log_softmax(out.logits[:, -1].double(), dim=-1).cpu()  # (B, V)
         prefix_kv = [(layer.keys, layer.values) for layer in cache.layers]  # each (B, heads, P, d)
         self.stats["forward_passes"] += 1
         self.stats["prompt_tokens"] += sum(t.prefix_len for t in toks)
 
-        # 2) Every (prompt, choice) row continues from its prompt's cache; rows are chunked by size.
-        rows = [(b, c) for b, t in enumerate(toks) for c in range(len(t.full_ids))]
-        sums = [np.zeros(len(t.full_ids), dtype=np.float64) for t in toks]
-        for chunk in self._row_chunks(rows, toks, P):
-            self._score_rows(chunk, toks, P, prefix_kv, prefix_mask, last_logp, sums)
-        for t in toks:
+        # 2) The first scored token of every choice comes from the prompt's last logits. A choice's
+        # later tokens need its earlier tokens run on top of the prompt's cache; its last token is
+        # never fed (nothing is predicted from it), so one-token choices cost no extra pass at all.
+        sums = []
+        rows = []
+        for b, t in enumerate(toks):
+            scores = np.zeros(len(t.full_ids), dtype=np.float64)
+            for c, (ids, start) in enumerate(zip(t.full_ids, t.starts)):
+                if start == t.prefix_len:
+                    scores[c] += float(last_logp[b, ids[start]])
+                if len(ids) - 1 > t.prefix_len:
+                    rows.append((b, c))
+            sums.append(scores)
             self.stats["prefix_tokens_reused"] += t.prefix_len * (len(t.full_ids) - 1)
+        for chunk in self._row_chunks(rows, toks, P):
+            self._score_rows(chunk, toks, prefix_kv, prefix_mask, sums)
         return sums
 
     def _row_chunks(
@@ -181,34 +191,32 @@ class TransformersBackend:
         chunks: list[list[tuple[int, int]]] = [[]]
         longest = 0
         for b, c in rows:
-            cont = len(toks[b].full_ids[c]) - toks[b].prefix_len
-            longest_if_added = max(longest, cont)
+            feed = len(toks[b].full_ids[c]) - 1 - toks[b].prefix_len
+            longest_if_added = max(longest, feed)
             if chunks[-1] and (len(chunks[-1]) + 1) * (P + longest_if_added) > self.max_batch_tokens:
                 chunks.append([])
-                longest_if_added = cont
+                longest_if_added = feed
             chunks[-1].append((b, c))
             longest = longest_if_added
-        return chunks
+        return [c for c in chunks if c]
 
     def _score_rows(
         self,
         rows: list[tuple[int, int]],
         toks: list[ChoiceTokens],
-        P: int,
         prefix_kv: list[tuple[torch.Tensor, torch.Tensor]],
         prefix_mask: torch.Tensor,
-        last_logp: torch.Tensor,
         sums: list[np.ndarray],
     ) -> None:
+        """Run choice tokens (all but each choice's last) on top of their prompts' cached keys/values."""
         pad = self.tokenizer.pad_token_id
-        conts = [toks[b].full_ids[c][toks[b].prefix_len :] for b, c in rows]
-        C = max(len(x) for x in conts)
-        R = len(rows)
-        cont_ids = torch.full((R, C), pad, dtype=torch.long)  # right-padded continuations
-        cont_mask = torch.zeros((R, C), dtype=torch.long)
-        for r, x in enumerate(conts):
-            cont_ids[r, : len(x)] = torch.tensor(x)
-            cont_mask[r, : len(x)] = 1
+        feeds = [toks[b].full_ids[c][toks[b].prefix_len : -1] for b, c in rows]
+        R, C = len(rows), max(len(f) for f in feeds)
+        feed_ids = torch.full((R, C), pad, dtype=torch.long)  # right-padded
+        feed_mask = torch.zeros((R, C), dtype=torch.long)
+        for r, f in enumerate(feeds):
+            feed_ids[r, : len(f)] = torch.tensor(f)
+            feed_mask[r, : len(f)] = 1
         src = torch.tensor([b for b, _ in rows])
         prefix_lens = torch.tensor([toks[b].prefix_len for b, _ in rows])
         positions = prefix_lens[:, None] + torch.arange(C)[None, :]  # (R, C): continue the prompt's positions
@@ -216,25 +224,32 @@ class TransformersBackend:
             ddp_cache_data=[(k[src.to(k.device)], v[src.to(v.device)]) for k, v in prefix_kv],
             config=self.model.config,
         )
-        out = self.model(
-            input_ids=cont_ids.to(self.device),
-            attention_mask=torch.cat([prefix_mask[src], cont_mask], dim=1).to(self.device),
+        # The decoder alone, then the LM head only where a choice token is predicted: padded and
+        # unscored positions would otherwise cost as much LM-head work as the real ones.
+        hidden = self.model.get_decoder()(
+            input_ids=feed_ids.to(self.device),
+            attention_mask=torch.cat([prefix_mask[src], feed_mask], dim=1).to(self.device),
             position_ids=positions.to(self.device),
             past_key_values=cache,
             use_cache=True,
-        )
+        ).last_hidden_state  # (R, C, H)
         self.stats["forward_passes"] += 1
-        self.stats["choice_tokens"] += int(cont_mask.sum())
-        # Token j of a continuation is predicted by the logits before it: the prompt's last logits for
-        # j = 0, the continuation's own logits at j-1 otherwise.
-        logp = torch.log_softmax(out.logits.float(), dim=-1)  # (R, C, V)
-        pred = torch.cat([last_logp[src.to(self.device)][:, None], logp[:, :-1]], dim=1)  # (R, C, V)
-        tok_logp = pred.gather(-1, cont_ids.to(self.device)[..., None])[..., 0].cpu()  # (R, C)
+        self.stats["choice_tokens"] += int(feed_mask.sum())
+        # Fed token k of row r sits at absolute position L+k and predicts token L+k+1; keep the k whose
+        # target is a scored choice token (at or after the choice's start).
+        row_idx, pos_idx, targets = [], [], []
         for r, (b, c) in enumerate(rows):
-            t = toks[b]
-            first = t.starts[c] - t.prefix_len  # tokens before this are prompt tokens re-run, not scored
-            n = len(conts[r])
-            sums[b][c] = float(tok_logp[r, first:n].double().sum())
+            t, ids = toks[b], toks[b].full_ids[c]
+            for k in range(max(t.starts[c] - 1 - t.prefix_len, 0), len(feeds[r])):
+                row_idx.append(r)
+                pos_idx.append(k)
+                targets.append(ids[t.prefix_len + k + 1])
+        logits = self.model.get_output_embeddings()(hidden[row_idx, pos_idx])  # (N, V)
+        logp = torch.log_softmax(logits.double(), dim=-1)
+        tok_logp = logp.gather(-1, torch.tensor(targets, device=self.device)[:, None])[:, 0].cpu()  # (N,)
+        for r, lp in zip(row_idx, tok_logp.tolist()):
+            b, c = rows[r]
+            sums[b][c] += lp
 
     # ---- generation ----------------------------------------------------------------------------
 
