@@ -29,11 +29,12 @@ def backend() -> TransformersBackend:
 def _naive_logprob(b: TransformersBackend, prompt: str, choice: str) -> float:
     """Reference: one full forward pass over prompt+choice, no cache, no padding."""
     text = b.chat_text(prompt)
-    n_prompt = len(b._encode(text))
+    prompt_ids = b._encode(text)
     ids = b._encode(text + choice)
+    start = next(j for j in range(len(ids)) if j >= len(prompt_ids) or ids[j] != prompt_ids[j])
     with torch.inference_mode():
         logp = torch.log_softmax(b.model(input_ids=torch.tensor([ids])).logits.double(), dim=-1)[0]
-    return float(sum(logp[j - 1, ids[j]] for j in range(n_prompt, len(ids))))
+    return float(sum(logp[j - 1, ids[j]] for j in range(start, len(ids))))
 
 
 def test_scores_form_a_proper_distribution(backend: TransformersBackend) -> None:
@@ -59,6 +60,20 @@ def test_kv_shared_scoring_equals_naive_full_forward(backend: TransformersBacken
     for prompt, choices, got in zip(PROMPTS, CHOICES, scores):
         want = np.array([_naive_logprob(backend, prompt, c) for c in choices])
         np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+
+
+def test_choice_that_merges_with_the_prompt_boundary_is_scored_from_the_merge_point(
+    backend: TransformersBackend,
+) -> None:
+    # The chat template ends in "\n"; "\n\nDrama" retokenises that "\n" into "\n\n", so the shared
+    # prefix is one token shorter than the prompt and that choice's scored tokens start inside it.
+    choices = ["Drama", "\n\nDrama", " Drama"]
+    prompt_len = len(backend._encode(backend.chat_text(PROMPTS[1])))
+    tok = backend._tokenise(PROMPTS[1], choices)
+    assert tok.prefix_len == prompt_len - 1 and tok.starts == [prompt_len, prompt_len - 1, prompt_len]
+    got = backend.score_choices(PROMPTS[1:], [choices])[0]
+    want = np.array([_naive_logprob(backend, PROMPTS[1], c) for c in choices])
+    np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
 
 
 def test_scoring_is_invariant_to_choice_order(backend: TransformersBackend) -> None:
