@@ -157,3 +157,18 @@ def test_cli_score_and_generate_print_a_table_and_text(
     assert res.exit_code == 0 and res.output.strip(), res.output
     res = runner.invoke(app, ["llm", "score", "--prompt", "x", "--choices", "a", "--backend", "vllm"])
     assert isinstance(res.exception, ConfigError) and "needs --model" in str(res.exception)
+
+
+def test_bulk_distributions_map_back_to_catalog_ids(backend: TransformersBackend) -> None:
+    from rayrec.llm.bulk import choice_distributions
+    from rayrec.llm.prompts import CategoryStat, planner_prompt
+
+    ids = [4, 9, 2, 7, 5, 1]
+    prompts = [planner_prompt([CategoryStat("Sci-Fi", n, 0.9)], [], GENRES, ids) for n in (1, 5, 9)]
+    progress: list[int] = []
+    result = choice_distributions(backend, prompts, batch_size=2, on_batch=progress.append)
+    assert progress == [2, 3] and len(result) == 3
+    single = backend.score_choices([prompts[2].text], [list(prompts[2].choices)])[0]
+    for got_ids, probs in result:
+        assert sorted(got_ids.tolist()) == sorted(ids) and abs(probs.sum() - 1) < 1e-12
+    np.testing.assert_allclose(result[2][1], to_distribution(single), atol=1e-5, rtol=0)
