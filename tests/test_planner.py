@@ -1,6 +1,7 @@
 """The planner deployment with the real SmolLM2 on CPU: remote callers, batching, cache, and surviving
 the loss of its replica. One app for the module (loading the model costs seconds); the replica-kill
-test runs last because it replaces the replica."""
+test runs late because it replaces the replica, and the CLI's `down` last because it deletes the app
+(and the fallback ledger)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,6 @@ def planner(ray_session):
     )
     yield handle
     serve.shutdown()
-    ray.kill(ray.get_actor(f"{APP}-fallbacks", namespace="rayrec"))
 
 
 @ray.remote(num_cpus=0)
@@ -133,3 +133,18 @@ def test_killed_replica_gives_fallbacks_then_recovers(planner):
         pytest.fail("the planner did not recover within 120 s of losing its replica")
     assert get_handle(APP) is get_handle(APP)
     assert dist.sum() == pytest.approx(1.0)
+
+
+def test_cli_status_then_down(planner):
+    from typer.testing import CliRunner
+
+    from rayrec.cli import app
+
+    runner = CliRunner()
+    shown = runner.invoke(app, ["planner", "status", "--name", APP])
+    assert shown.exit_code == 0, shown.output
+    for metric in ("batch size mean", "cache hit rate", "latency p95", "fallbacks (cluster)"):
+        assert metric in shown.output
+    gone = runner.invoke(app, ["planner", "down", "--name", APP])
+    assert gone.exit_code == 0, gone.output
+    assert APP not in serve.status().applications

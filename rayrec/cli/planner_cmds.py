@@ -30,6 +30,8 @@ ADDRESS_OPT = typer.Option(
 def _connect(address: str | None, start_if_missing: bool, num_cpus: int | None = None) -> None:
     import ray
 
+    if ray.is_initialized():  # called from a program (or test) that is already connected
+        return
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     try:
         ray.init(address=address or "auto", log_to_driver=False, logging_level="ERROR")
