@@ -63,7 +63,9 @@ def test_cli_reports_user_errors_without_traceback(tmp_path: Path) -> None:
 
 def test_data_cli_passes_loader_options_and_rejects_unknown_ones() -> None:
     runner = CliRunner()
-    ok = runner.invoke(app, ["data", "info", "synthetic", "--option", "n_users=300", "--option", "n_items=80"])
+    ok = runner.invoke(
+        app, ["data", "info", "synthetic", "--option", "n_users=300", "--option", "n_items=80"]
+    )
     assert ok.exit_code == 0, ok.output
     assert "300" in ok.output and "80" in ok.output
     bad = runner.invoke(app, ["data", "info", "synthetic", "--option", "bogus=1"])
