@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from rayrec.errors import ConfigError, RayrecError
+from rayrec.llm.chat import chat_text, new_stats
 
 # SmolLM2-Instruct's template (ChatML with its default system line): the embedded model's format.
 SMOLLM2_CHAT_FORMAT = (
@@ -69,22 +70,11 @@ class OpenAIBackend:
         self.backoff_s = backoff_s
         self.texts_per_request = texts_per_request
         self._tokenizer = _load_tokenizer(tokenizer) if tokenizer is not None else None
-        self.stats: dict[str, int] = {
-            "prompt_tokens": 0,
-            "choice_tokens": 0,
-            "prefix_tokens_reused": 0,  # the server may cache prefixes; it does not tell us
-            "requests": 0,
-            "retries": 0,
-            "generated_tokens": 0,
-        }
+        # prefix_tokens_reused stays 0: the server may cache prefixes but does not tell us.
+        self.stats = new_stats("requests", "retries")
 
     def chat_text(self, prompt: str) -> str:
-        """The user message in the model's chat template, ending where the assistant's answer starts."""
-        if self._tokenizer is not None and self._tokenizer.chat_template is not None:
-            return self._tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-            )
-        return self.chat_format.format(prompt=prompt)
+        return chat_text(self._tokenizer, prompt, fallback=self.chat_format)
 
     def score_choices(self, prompts: Sequence[str], choices: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """log P(choice | prompt): the sum of log-probs of the tokens that carry the choice's text."""

@@ -15,6 +15,8 @@ call ~15× slower than a 1-thread one on a loaded 2-core machine here.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +27,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from rayrec import assets
 from rayrec.errors import AssetError, ConfigError
+from rayrec.llm.chat import chat_text, new_stats
 from rayrec.llm.choice_scoring import ChoiceTokens, tokenise_choices
 
 EMBEDDED_MODEL_ID = "smollm2-135m-instruct-gguf"
@@ -72,10 +75,14 @@ class TransformersBackend:
         self.max_batch_tokens = max_batch_tokens
         self.system_prompt = system_prompt
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
-            self.model = AutoModelForCausalLM.from_pretrained(
-                source, gguf_file=gguf_file, dtype=getattr(torch, dtype)
-            )
+            # GGUF dequantisation draws tqdm bars straight onto stderr (two per load, in every Serve
+            # replica and CLI call); they carry no information, so they go nowhere. Exceptions and
+            # logging (whose handlers hold their own stream) are unaffected.
+            with contextlib.redirect_stderr(io.StringIO()):
+                self.tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
+                self.model = AutoModelForCausalLM.from_pretrained(
+                    source, gguf_file=gguf_file, dtype=getattr(torch, dtype)
+                )
         except OSError as exc:
             raise AssetError(
                 f"cannot load model {self.model_id!r} ({exc}); pass a local directory, a .gguf file, or "
@@ -84,24 +91,12 @@ class TransformersBackend:
         self.model.to(self.device).eval()
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.stats: dict[str, int] = {
-            "prompt_tokens": 0,
-            "choice_tokens": 0,
-            "prefix_tokens_reused": 0,
-            "forward_passes": 0,
-            "generated_tokens": 0,
-        }
+        self.stats = new_stats()
 
     # ---- text → tokens -------------------------------------------------------------------------
 
     def chat_text(self, prompt: str) -> str:
-        """The user message wrapped in the model's chat template, ending where the answer starts."""
-        messages = [{"role": "user", "content": prompt}]
-        if self.system_prompt is not None:
-            messages.insert(0, {"role": "system", "content": self.system_prompt})
-        if self.tokenizer.chat_template is None:
-            return prompt  # base models: the prompt is the whole context
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return chat_text(self.tokenizer, prompt, self.system_prompt)
 
     def _encode(self, text: str) -> list[int]:
         # The chat template already holds every special token; adding BOS again would shift scores.

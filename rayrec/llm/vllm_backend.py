@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from rayrec.errors import ConfigError
+from rayrec.llm.chat import chat_text, new_stats
 from rayrec.llm.choice_scoring import ChoiceTokens, tokenise_choices
 
 
@@ -62,22 +63,10 @@ class VLLMBackend:
             **engine_kwargs,
         )
         self.tokenizer = self.llm.get_tokenizer()
-        self.stats: dict[str, int] = {
-            "prompt_tokens": 0,
-            "choice_tokens": 0,
-            "prefix_tokens_reused": 0,
-            "forward_passes": 0,
-            "generated_tokens": 0,
-        }
+        self.stats = new_stats()
 
     def chat_text(self, prompt: str) -> str:
-        """The user message wrapped in the model's chat template, ending where the answer starts."""
-        messages = [{"role": "user", "content": prompt}]
-        if self.system_prompt is not None:
-            messages.insert(0, {"role": "system", "content": self.system_prompt})
-        if self.tokenizer.chat_template is None:
-            return prompt
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return chat_text(self.tokenizer, prompt, self.system_prompt)
 
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
