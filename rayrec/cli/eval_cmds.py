@@ -18,7 +18,7 @@ PLOTTED = ("HR@{k}", "NDCG@{k}", "ILD@{k}", "coverage", "tail_share", "novelty",
 
 
 def run_baselines(
-    dataset: str, path: Path | None, split: str, k: int, seed: int, out: Path
+    dataset: str, path: Path | None, split: str, k: int, seed: int, out: Path, run_name: str = "baselines"
 ) -> tuple[dict[str, dict[str, float]], RunDir]:
     """Fit every baseline on the split's train part, rank the full catalog, write the run directory."""
     ds = load_dataset(dataset, path)
@@ -28,7 +28,7 @@ def run_baselines(
         parts = temporal(ds)
     else:
         raise ConfigError(f"--split must be leave-last-out or temporal, not {split!r}")
-    run = RunDir(out, f"baselines-{dataset}", {"dataset": dataset, "split": split, "k": k}, seed)
+    run = RunDir(out, f"{run_name}-{dataset}", {"dataset": dataset, "split": split, "k": k}, seed)
     results = {}
     for name, cls in BASELINES.items():
         rec = cls(seed=seed) if name == "random" else cls()

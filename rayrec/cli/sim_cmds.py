@@ -9,13 +9,18 @@ import typer
 
 from rayrec.cli.console import console, render_table
 from rayrec.cli.options import parse_key_values
-from rayrec.data import load_dataset, random_holdout
+from rayrec.data import Dataset, load_dataset, random_holdout
 from rayrec.envs.config import SimConfig
 from rayrec.envs.core import BatchedRecSim
 from rayrec.envs.policies import POLICIES, make_policy
 from rayrec.envs.quit_models import QUIT_MODELS
-from rayrec.envs.response import cached_response_model, default_artifact_dir, fit_response_model
-from rayrec.envs.rollout import run_sessions
+from rayrec.envs.response import (
+    ResponseModel,
+    cached_response_model,
+    default_artifact_dir,
+    fit_response_model,
+)
+from rayrec.envs.rollout import Sessions, run_sessions
 from rayrec.errors import ConfigError
 from rayrec.eval import dominating_categories
 
@@ -52,6 +57,24 @@ def fit(
     console.print(f"saved to {target}", highlight=False)
 
 
+def simulate_policy(
+    ds: Dataset, model: ResponseModel, policy: str, config: SimConfig, episodes: int, batch_size: int = 1024
+) -> tuple[dict[str, tuple[float, float]], Sessions]:
+    """Run ``episodes`` sessions of a reference policy; long-term metrics as {name: (mean, ci95)}."""
+    core = BatchedRecSim(model, ds.categories, config)
+    pol = make_policy(
+        policy,
+        ds.categories,
+        popularity=ds.item_popularity(),
+        response=model,
+        slate_size=config.slate_size,
+        seed=config.seed,
+    )
+    sessions = run_sessions(core, pol.act, episodes, batch_size=batch_size)
+    dominating = dominating_categories(ds.interactions["item"].to_numpy(), ds.categories)
+    return sessions.report(ds.categories, dominating), sessions
+
+
 def simulate(
     name: str = DATASET_ARG,
     path: Path = PATH_OPT,
@@ -80,18 +103,7 @@ def simulate(
         quit_params=parse_key_values(quit_param, "--quit-param", "window=4"),
         seed=seed,
     )
-    core = BatchedRecSim(model, ds.categories, config)
-    pol = make_policy(
-        policy,
-        ds.categories,
-        popularity=ds.item_popularity(),
-        response=model,
-        slate_size=slate_size,
-        seed=seed,
-    )
-    sessions = run_sessions(core, pol.act, episodes, batch_size=batch_size)
-    dominating = dominating_categories(ds.interactions["item"].to_numpy(), ds.categories)
-    report = sessions.report(ds.categories, dominating)
+    report, sessions = simulate_policy(ds, model, policy, config, episodes, batch_size)
     rows = [{"metric": k, "mean": m, "ci95 ±": c} for k, (m, c) in report.items()]
     console.print(render_table(f"{name} · {policy} · {quit_model} · {episodes} sessions", rows))
     quits = ", ".join(f"{r}: {n}" for r, n in sessions.quit_counts().items())
