@@ -40,6 +40,12 @@ class ReferencePolicy:
         self._cats_t = self.categories.T.astype(np.float32)  # (C, n_items)
         self._shown = np.zeros((0, self.n_items), dtype=bool)  # (B, n_items)
 
+    def _check_popularity(self, popularity: np.ndarray) -> np.ndarray:
+        pop = np.asarray(popularity, dtype=np.float64)
+        if pop.shape != (self.n_items,):
+            raise ConfigError(f"popularity must have one count per item ({self.n_items}), got {pop.shape}")
+        return pop
+
     def scores(self, obs: dict[str, np.ndarray], users: np.ndarray) -> np.ndarray:
         """(B, n_items) preference of each row over the catalog; higher is shown first."""
         raise NotImplementedError
@@ -103,9 +109,7 @@ class PopularityPolicy(ReferencePolicy):
         self, categories: np.ndarray, popularity: np.ndarray, slate_size: int = 1, seed: int | None = 0
     ) -> None:
         super().__init__(categories, slate_size, seed)
-        pop = np.asarray(popularity, dtype=np.float64)
-        if pop.shape != (self.n_items,):
-            raise ConfigError(f"popularity must have one count per item ({self.n_items}), got {pop.shape}")
+        pop = self._check_popularity(popularity)
         # rank-based scores keep float32 exact and ties deterministic for a given seed
         order = np.lexsort((self.rng.random(self.n_items), -pop))
         self._score = np.empty(self.n_items, dtype=np.float32)
@@ -146,9 +150,7 @@ class RoundRobinPolicy(ReferencePolicy):
         self, categories: np.ndarray, popularity: np.ndarray, slate_size: int = 1, seed: int | None = 0
     ) -> None:
         super().__init__(categories, slate_size, seed)
-        pop = np.asarray(popularity, dtype=np.float64)
-        if pop.shape != (self.n_items,):
-            raise ConfigError(f"popularity must have one count per item ({self.n_items}), got {pop.shape}")
+        pop = self._check_popularity(popularity)
         self._cat_order = np.argsort(-(pop @ self.categories), kind="stable")  # (C,) popular first
         # Within the current category (+2), single-category items first (+1/n_categories, since
         # an item's other genres repeat categories too), then by popularity rank (< 0.01).
