@@ -61,6 +61,9 @@ def test_generation_and_plain_completion_through_the_route(served):
         "/completions", {"prompt": "The capital of France is", "max_tokens": 4, "temperature": 0}
     )
     assert reply["choices"][0]["text"] and reply["object"] == "text_completion"
+    usage = reply["usage"]
+    assert usage["prompt_tokens"] == 5 and 1 <= usage["completion_tokens"] <= 4
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
 
 
 def test_bad_requests_are_refused_not_retried(served):

@@ -146,8 +146,12 @@ class OpenAIRoute:
                     "finish_reason": "length",
                 }
             )
-            completion_tokens += len(self.backend.tokenizer(out, add_special_tokens=False)["input_ids"])
+            prompt_tokens += self._count_tokens(text)
+            completion_tokens += self._count_tokens(out)
         return _envelope("text_completion", self.model_id, choices, prompt_tokens, completion_tokens)
+
+    def _count_tokens(self, text: str) -> int:
+        return len(self.backend.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     @openai_app.post("/v1/chat/completions")
     async def chat_completions(self, req: ChatRequest) -> dict[str, Any]:
@@ -157,7 +161,8 @@ class OpenAIRoute:
             )
         text = await self.generate(req.messages[0].content, req.max_tokens, req.temperature, req.seed)
         choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-        return _envelope("chat.completion", self.model_id, [choice], 0, 0)
+        usage = (self._count_tokens(req.messages[0].content), self._count_tokens(text))
+        return _envelope("chat.completion", self.model_id, [choice], *usage)
 
     @openai_app.get("/v1/models")
     async def models(self) -> dict[str, Any]:
