@@ -10,6 +10,10 @@ as in KuaiSim.
 Per step, per row: items -> response model score (B, k) -> quit model's modulation (fatigue) ->
 KuaiSim's intra-slate correlation penalty (slates only) -> optional noise / Bernoulli sampling ->
 reward = slate mean -> quit model decides whether the user leaves; ``max_turn`` truncates.
+
+``step(actions, rows=...)`` steps only some rows and leaves the others untouched: gymnasium's
+NEXT_STEP autoreset (what RLlib's vector envs follow) spends one step resetting a finished row while
+the rest of the batch steps on.
 """
 
 from __future__ import annotations
@@ -176,23 +180,30 @@ class BatchedRecSim:
             obs["user_features"] = self.user_features[self.users]
         return obs
 
-    def step(self, actions: np.ndarray) -> BatchStep:
-        """One step for every row; ``actions`` is (B,) item ids, or (B, k) slates."""
+    def step(self, actions: np.ndarray, rows: np.ndarray | None = None) -> BatchStep:
+        """One step for every row, or only for ``rows``; ``actions`` is (B,) item ids, or (B, k) slates.
+
+        Rows left out of ``rows`` keep their state, their actions are ignored, and they report reward
+        0, not terminated, not truncated: the shape gymnasium's NEXT_STEP autoreset wants for a row
+        that spends this step being reset.
+        """
         if self.batch_size == 0:
             raise ConfigError("call reset(batch_size) before step()")
-        if self.done.any():
+        idx = slice(None) if rows is None else np.asarray(rows, dtype=np.int64)  # the R stepping rows
+        if self.done[idx].any():
             raise ConfigError(
-                f"{int(self.done.sum())} sessions have ended; start new users with reset_done() or "
-                "reset_rows() before stepping again"
+                f"{int(self.done[idx].sum())} sessions have ended; start new users with reset_done() or "
+                "reset_rows() before stepping them again"
             )
-        items = np.asarray(actions, dtype=np.int64).reshape(self.batch_size, -1)  # (B, k)
+        items = np.asarray(actions, dtype=np.int64).reshape(self.batch_size, -1)[idx]  # (R, k)
         if items.shape[1] != self._k:
             raise ConfigError(f"expected slates of {self._k} items per user, got shape {np.shape(actions)}")
-        if items.min() < 0 or items.max() >= self.n_items:
+        if items.size and (items.min() < 0 or items.max() >= self.n_items):
             raise ConfigError(f"item ids must lie in [0, {self.n_items}); got {items.min()}..{items.max()}")
-        item_cats = self.categories[items]  # (B, k, C)
-        response = self.response.score(self.users, items).astype(np.float32, copy=False)  # (B, k)
-        response = self.quit_model.modulate(item_cats, response)
+        t = self.t[idx]  # (R,)
+        item_cats = self.categories[items]  # (R, k, C)
+        response = self.response.score(self.users[idx], items).astype(np.float32, copy=False)  # (R, k)
+        response = self.quit_model.modulate(item_cats, response, rows)
         if self._k > 1 and self.config.item_correlation > 0:
             response = response - self.config.item_correlation * self._slate_correlation(items)
         if self.config.reward_noise > 0:
@@ -200,33 +211,46 @@ class BatchedRecSim:
         response = np.clip(response, 0.0, 1.0).astype(np.float32)
         if self.config.response_sampling == "bernoulli":
             response = (self.rng.random(response.shape) < response).astype(np.float32)
-        reward = response.mean(axis=1)  # (B,)
+        reward = response.mean(axis=1)  # (R,)
 
-        leave = self.quit_model.leave(self.t, item_cats, reward)
-        trunc = ~leave & (self.t >= self.config.max_turn - 1)
+        leave = self.quit_model.leave(t, item_cats, reward, rows)
+        trunc = ~leave & (t >= self.config.max_turn - 1)
         code = np.where(leave, _REASON_CODE[self.quit_model.reason], 0)
         code = np.where(trunc, _REASON_CODE["max_turn"], code).astype(np.int8)
 
-        self._record(items, item_cats, response, reward)
-        self.done = leave | trunc
+        self._record(idx, items, item_cats, response, reward)
+        self.done[idx] = leave | trunc
+        if rows is not None:  # rows that did not step: reward 0, not done, quit code 0
+            reward, leave, trunc, code = (self._scatter(idx, x) for x in (reward, leave, trunc, code))
         return BatchStep(self.observe(), reward, leave, trunc, code)
 
+    def _scatter(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """(B,) array holding ``values`` at ``rows`` and zeros (False) elsewhere."""
+        out = np.zeros(self.batch_size, dtype=values.dtype)
+        out[rows] = values
+        return out
+
     def _record(
-        self, items: np.ndarray, item_cats: np.ndarray, response: np.ndarray, reward: np.ndarray
+        self,
+        idx: slice | np.ndarray,
+        items: np.ndarray,
+        item_cats: np.ndarray,
+        response: np.ndarray,
+        reward: np.ndarray,
     ) -> None:
         k, h = self._k, self.config.history_len
         if k >= h:
-            self.history_items[:] = items[:, -h:]
-            self.history_rewards[:] = response[:, -h:]
+            self.history_items[idx] = items[:, -h:]
+            self.history_rewards[idx] = response[:, -h:]
         else:
-            self.history_items[:, :-k] = self.history_items[:, k:]
-            self.history_items[:, -k:] = items
-            self.history_rewards[:, :-k] = self.history_rewards[:, k:]
-            self.history_rewards[:, -k:] = response
-        self.shown += item_cats.sum(axis=1)
-        self.reward_sum += np.einsum("bkc,bk->bc", item_cats.astype(np.float32), response)
-        self.session_return += reward
-        self.t += 1
+            self.history_items[idx, :-k] = self.history_items[idx, k:]
+            self.history_items[idx, -k:] = items
+            self.history_rewards[idx, :-k] = self.history_rewards[idx, k:]
+            self.history_rewards[idx, -k:] = response
+        self.shown[idx] += item_cats.sum(axis=1)
+        self.reward_sum[idx] += np.einsum("bkc,bk->bc", item_cats.astype(np.float32), response)
+        self.session_return[idx] += reward
+        self.t[idx] += 1
 
     def _slate_correlation(self, items: np.ndarray) -> np.ndarray:
         """(B, k): each item's mean category cosine similarity to the other items of its slate."""

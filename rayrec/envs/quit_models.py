@@ -3,6 +3,8 @@
 Each model keeps its own per-user state in numpy arrays of B rows. The core calls, every step:
 ``modulate`` (a model may lower the response, e.g. fatigue) and then ``leave`` with the realised step
 reward. ``reset_rows`` starts fresh users in some rows, so a batch can be a continuous stream of users.
+Both step calls take ``rows``: when only some rows step (a vector env whose other rows are being
+reset), the arrays passed in hold just those rows and only their state moves; ``None`` means all B.
 
 - ``category_window`` is DORL/EasyRL4Rec's ``_determine_whether_to_leave`` (lerl notes §1.4).
 - ``temper`` is KuaiSim's whole-session leave signal (lerl notes §1.3), with LERL's reported
@@ -37,13 +39,18 @@ class QuitModel(ABC):
     def reset_rows(self, rows: np.ndarray) -> None:
         """Fresh users start in ``rows``."""
 
-    def modulate(self, item_cats: np.ndarray, response: np.ndarray) -> np.ndarray:
-        """Response (B, k) to the shown items, after this model's effect; ``item_cats`` is (B, k, C)."""
+    def modulate(
+        self, item_cats: np.ndarray, response: np.ndarray, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Response (R, k) to the shown items, after this model's effect; ``item_cats`` is (R, k, C)
+        for the R stepping ``rows`` (all B when ``None``)."""
         return response
 
     @abstractmethod
-    def leave(self, t: np.ndarray, item_cats: np.ndarray, reward: np.ndarray) -> np.ndarray:
-        """(B,) bool: does each user leave after this step? ``t`` (B,) is the 0-based step index."""
+    def leave(
+        self, t: np.ndarray, item_cats: np.ndarray, reward: np.ndarray, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(R,) bool: does each stepping user leave after this step? ``t`` (R,) is the 0-based step index."""
 
     def params(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -81,11 +88,13 @@ class CategoryWindowQuit(QuitModel):
         if self._cum is not None:
             self._cum[rows] = 0
 
-    def leave(self, t: np.ndarray, item_cats: np.ndarray, reward: np.ndarray) -> np.ndarray:
-        b, _, n_cat = item_cats.shape
+    def leave(
+        self, t: np.ndarray, item_cats: np.ndarray, reward: np.ndarray, rows: np.ndarray | None = None
+    ) -> np.ndarray:
         if self._cum is None:
-            self._cum = np.zeros((b, self._max_turn + 1, n_cat), dtype=np.int16)
-        rows = np.arange(b)
+            self._cum = np.zeros((self._batch_size, self._max_turn + 1, item_cats.shape[2]), dtype=np.int16)
+        if rows is None:
+            rows = np.arange(self._batch_size)
         if self.dorl_slicing_quirk:
             start = np.where(t < self.window, 2 * t - self.window, t - self.window)
         else:
@@ -132,15 +141,18 @@ class TemperQuit(QuitModel):
         if self._run is not None:
             self._run[rows] = 0
 
-    def leave(self, t: np.ndarray, item_cats: np.ndarray, reward: np.ndarray) -> np.ndarray:
-        self.temper += np.clip(reward - self.offset, -2.0, 0.0)
+    def leave(
+        self, t: np.ndarray, item_cats: np.ndarray, reward: np.ndarray, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        idx = _rows(rows)
+        self.temper[idx] += np.clip(reward - self.offset, -2.0, 0.0)
         if self.repeat_penalty > 0:
-            shown = item_cats.any(axis=1)  # (B, C)
+            shown = item_cats.any(axis=1)  # (R, C)
             if self._run is None:
-                self._run = np.zeros(shown.shape, dtype=np.int32)
-            self._run = np.where(shown, self._run + 1, 0)
-            self.temper -= self.repeat_penalty * (self._run >= self.repeat_run).any(axis=1)
-        return self.temper < 1.0
+                self._run = np.zeros((self._batch_size, shown.shape[1]), dtype=np.int32)
+            self._run[idx] = np.where(shown, self._run[idx] + 1, 0)
+            self.temper[idx] -= self.repeat_penalty * (self._run[idx] >= self.repeat_run).any(axis=1)
+        return self.temper[idx] < 1.0
 
 
 @dataclass
@@ -173,18 +185,29 @@ class FatigueQuit(QuitModel):
         if self.exposure is not None:
             self.exposure[rows] = 0.0
 
-    def modulate(self, item_cats: np.ndarray, response: np.ndarray) -> np.ndarray:
+    def modulate(
+        self, item_cats: np.ndarray, response: np.ndarray, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        idx = _rows(rows)
         if self.exposure is None:
-            self.exposure = np.zeros((item_cats.shape[0], item_cats.shape[2]), dtype=np.float32)
-        self.exposure *= self.decay
-        # (B, k): highest exposure among each item's categories (0 for items without any)
-        e = np.where(item_cats, self.exposure[:, None, :], 0.0).max(axis=2)
-        self.exposure += item_cats.sum(axis=1)
+            self.exposure = np.zeros((self._batch_size, item_cats.shape[2]), dtype=np.float32)
+        self.exposure[idx] *= self.decay
+        # (R, k): highest exposure among each item's categories (0 for items without any)
+        e = np.where(item_cats, self.exposure[idx][:, None, :], 0.0).max(axis=2)
+        self.exposure[idx] += item_cats.sum(axis=1)
         return response * np.exp(-self.strength * e).astype(np.float32)
 
-    def leave(self, t: np.ndarray, item_cats: np.ndarray, reward: np.ndarray) -> np.ndarray:
-        self.remaining -= 1.0 - reward
-        return self.remaining <= 0.0
+    def leave(
+        self, t: np.ndarray, item_cats: np.ndarray, reward: np.ndarray, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        idx = _rows(rows)
+        self.remaining[idx] -= 1.0 - reward
+        return self.remaining[idx] <= 0.0
+
+
+def _rows(rows: np.ndarray | None) -> slice | np.ndarray:
+    """Index for the stepping rows: a slice for all of them keeps the full-batch path copy-free."""
+    return slice(None) if rows is None else rows
 
 
 QUIT_MODELS: dict[str, type[QuitModel]] = {m.name: m for m in (CategoryWindowQuit, TemperQuit, FatigueQuit)}

@@ -41,27 +41,7 @@ class RecSimEnv(gym.Env):
         user_features: np.ndarray | None = None,
     ) -> None:
         self.core = BatchedRecSim(response, categories, config, user_features)
-        cfg = self.core.config
-        n, c, h = self.core.n_items, self.core.n_categories, cfg.history_len
-        spaces: dict[str, gym.Space] = {
-            "history_items": gym.spaces.Box(0, n, (h,), np.int64),
-            "history_rewards": gym.spaces.Box(0.0, 1.0, (h,), np.float32),
-            "step": gym.spaces.Box(0, cfg.max_turn, (1,), np.int64),
-            "category_mask": gym.spaces.MultiBinary(c),
-        }
-        if cfg.category_history_obs:
-            spaces["category_shown"] = gym.spaces.Box(
-                0.0, float(cfg.max_turn * cfg.slate_size), (c,), np.float32
-            )
-            spaces["category_reward"] = gym.spaces.Box(0.0, 1.0, (c,), np.float32)
-        if self.core.user_features is not None:
-            f = self.core.user_features.shape[1]
-            spaces["user_features"] = gym.spaces.Box(-np.inf, np.inf, (f,), np.float32)
-        self.observation_space = gym.spaces.Dict(spaces)
-        if cfg.slate_size == 1:
-            self.action_space: gym.Space = gym.spaces.Discrete(n)
-        else:
-            self.action_space = gym.spaces.MultiDiscrete([n] * cfg.slate_size)
+        self.observation_space, self.action_space = user_spaces(self.core)
 
     def reset(
         self, *, seed: int | None = None, options: dict | None = None
@@ -86,6 +66,29 @@ class RecSimEnv(gym.Env):
         """This session's (times shown (C,), mean response (C,)) per category, for the LLM planner."""
         shown, mean = self.core.category_history()
         return shown[0], mean[0]
+
+
+def user_spaces(core: BatchedRecSim) -> tuple[gym.spaces.Dict, gym.Space]:
+    """One user's (observation space, action space); the vector env batches these same spaces."""
+    cfg = core.config
+    n, c, h = core.n_items, core.n_categories, cfg.history_len
+    spaces: dict[str, gym.Space] = {
+        "history_items": gym.spaces.Box(0, n, (h,), np.int64),
+        "history_rewards": gym.spaces.Box(0.0, 1.0, (h,), np.float32),
+        "step": gym.spaces.Box(0, cfg.max_turn, (1,), np.int64),
+        "category_mask": gym.spaces.MultiBinary(c),
+    }
+    if cfg.category_history_obs:
+        spaces["category_shown"] = gym.spaces.Box(0.0, float(cfg.max_turn * cfg.slate_size), (c,), np.float32)
+        spaces["category_reward"] = gym.spaces.Box(0.0, 1.0, (c,), np.float32)
+    if core.user_features is not None:
+        f = core.user_features.shape[1]
+        spaces["user_features"] = gym.spaces.Box(-np.inf, np.inf, (f,), np.float32)
+    if cfg.slate_size == 1:
+        action: gym.Space = gym.spaces.Discrete(n)
+    else:
+        action = gym.spaces.MultiDiscrete([n] * cfg.slate_size)
+    return gym.spaces.Dict(spaces), action
 
 
 def _row(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -1,5 +1,9 @@
 """RecSimEnv for RLlib: a registered name, an env_config of plain values, and the flat PPO setup.
 
+The one name serves both of RLlib's vectorisations: with ``gym_env_vectorize_mode="sync"`` (RLlib's
+default) the creator builds one-user RecSimEnvs; with ``"vector_entry_point"`` RLlib passes
+``num_envs`` in the env_config and the creator builds one RecSimVectorEnv over a batched core.
+
 Remote EnvRunners build their env themselves, so the env_config holds only names and paths: the
 dataset name (loaded from the asset cache on that process) and a saved response-model artifact
 directory. Loading both takes well under a second and is cached per process, so
@@ -24,6 +28,7 @@ from rayrec.data.registry import load_dataset
 from rayrec.envs.config import SimConfig
 from rayrec.envs.core import encode_user_features
 from rayrec.envs.recsim_env import RecSimEnv
+from rayrec.envs.recsim_vector_env import RecSimVectorEnv
 from rayrec.envs.response import ResponseModel, cached_response_model
 from rayrec.errors import ConfigError
 
@@ -68,17 +73,15 @@ def _load(
     return response, data.categories, feats
 
 
-def create_env(env_config: dict[str, Any]) -> RecSimEnv:
+def create_env(env_config: dict[str, Any]) -> RecSimEnv | RecSimVectorEnv:
     """Env creator for ``tune.register_env`` and ``AlgorithmConfig.environment``.
 
     With a fixed ``sim.seed`` each env instance gets its own seed derived from (seed, EnvRunner index,
     instance number in this process), so parallel envs simulate different users yet a rerun of the
-    same setup repeats them.
+    same setup repeats them. ``num_envs`` in the env_config (RLlib's VECTOR_ENTRY_POINT mode) asks
+    for a RecSimVectorEnv of that many users. RLlib 2.60 passes that env_config as a plain dict
+    without the EnvRunner index, so there :func:`flat_ppo_config` has RLlib seed each runner instead.
     """
-    if "num_envs" in env_config:
-        raise ConfigError(
-            "RecSimEnv is a single-user gym env; use gym_env_vectorize_mode='sync' (RLlib's default)"
-        )
     response, categories, feats = _load(
         env_config["dataset"], env_config.get("dataset_path"), env_config["response_path"]
     )
@@ -86,6 +89,8 @@ def create_env(env_config: dict[str, Any]) -> RecSimEnv:
     if sim.seed is not None:
         worker = int(getattr(env_config, "worker_index", 0))
         sim.seed = int(np.random.SeedSequence([sim.seed, worker, next(_instances)]).generate_state(1)[0])
+    if "num_envs" in env_config:
+        return RecSimVectorEnv(int(env_config["num_envs"]), response, categories, sim, feats)
     return RecSimEnv(response, categories, sim, feats)
 
 
@@ -103,14 +108,27 @@ def flat_ppo_config(env_config: dict[str, Any], **env_runners: Any) -> Any:
     ``env_runners`` go to ``.env_runners(...)`` (e.g. ``num_env_runners=2``). The training settings
     are RLlib's defaults scaled to short sessions (γ 0.9 as KuaiSim/DORL use); callers override them
     with ``.training(...)``.
+
+    For more than a few envs per runner pass ``gym_env_vectorize_mode="vector_entry_point"`` with
+    ``num_envs_per_env_runner=k``: each runner then steps one batched core of k users
+    (RecSimVectorEnv) instead of k one-user envs in a row (``"sync"``, RLlib's default). That mode
+    loses the EnvRunner index on the way to :func:`create_env`, so with a fixed ``sim.seed`` RLlib
+    is asked to seed each runner's first reset (``debugging(seed=sim.seed)``, + runner index) to keep
+    runners on different users.
     """
+    import gymnasium as gym
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.connectors.env_to_module import FlattenObservations
 
     name = register()
-    return (
+    config = (
         PPOConfig()
         .environment(name, env_config=env_config)
         .env_runners(env_to_module_connector=lambda env, spaces, device: FlattenObservations(), **env_runners)
         .training(gamma=0.9, lr=3e-4, train_batch_size_per_learner=1000, minibatch_size=250, num_epochs=4)
     )
+    mode = gym.VectorizeMode(env_runners.get("gym_env_vectorize_mode", gym.VectorizeMode.SYNC))
+    seed = env_config.get("sim", {}).get("seed")
+    if mode is gym.VectorizeMode.VECTOR_ENTRY_POINT and seed is not None:
+        config = config.debugging(seed=seed)
+    return config
