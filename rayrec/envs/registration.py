@@ -87,7 +87,7 @@ def create_env(env_config: dict[str, Any]) -> RecSimEnv | RecSimVectorEnv:
     )
     sim = SimConfig.from_dict(dict(env_config.get("sim", {})))
     if sim.seed is not None:
-        worker = int(getattr(env_config, "worker_index", 0))
+        worker = int(getattr(env_config, "worker_index", None) or 0)  # None on a bare EnvRunner
         sim.seed = int(np.random.SeedSequence([sim.seed, worker, next(_instances)]).generate_state(1)[0])
     if "num_envs" in env_config:
         return RecSimVectorEnv(int(env_config["num_envs"]), response, categories, sim, feats)
