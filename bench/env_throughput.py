@@ -4,10 +4,10 @@ then the vector env RLlib's EnvRunners step, alone and inside RLlib.
 All run the same rules on the ml-100k catalog (1,682 items, 19 genres) with the cached MF response
 model, random actions and finished sessions restarting at once. Actions are drawn before timing.
 Run: ``.venv/bin/python bench/env_throughput.py [--batch 1024] [--seconds 2] [--no-rllib]``.
-Targets (issue #3, 2 cores): batched core >= 100k user-steps/s at batch 1024, and >= 20x the gym loop;
-RecSimVectorEnv (NEXT_STEP autoreset) at 64 envs >= 10x the gym loop; an RLlib EnvRunner with 64 envs
-samples >= 1.5x faster in VECTOR_ENTRY_POINT mode than in SYNC mode (RLlib's own per-env Python work
-per step, not the simulator, bounds that ratio).
+Targets of issue #3 (2 cores): batched core >= 100k user-steps/s at batch 1024, and >= 20x the gym loop.
+Our own bars, not the issue's: RecSimVectorEnv (NEXT_STEP autoreset) at 64 envs >= 10x the gym loop, and
+an RLlib EnvRunner with 64 envs sampling >= 1.5x faster in VECTOR_ENTRY_POINT mode than in SYNC mode
+(RLlib's own per-env Python work per step, not the simulator, bounds that ratio).
 """
 
 from __future__ import annotations
