@@ -7,14 +7,12 @@ from pathlib import Path
 import typer
 
 from rayrec.cli.console import console, render_table
-from rayrec.cli.options import parse_key_values
+from rayrec.cli.options import DATASET_ARG, PATH_OPT, parse_key_values
 from rayrec.data import leave_last_out, load_dataset, temporal
 from rayrec.errors import ConfigError
 
 data_app = typer.Typer(help="Datasets: summary statistics and train/valid/test splits.", no_args_is_help=True)
 
-DATASET_ARG = typer.Argument("ml-100k", help="dataset name (ml-100k, kuairec, kuairand, synthetic, csv)")
-PATH_OPT = typer.Option(None, "--path", help="local copy of the dataset, where the name needs one")
 OPTION_OPT = typer.Option(
     [], "--option", help="loader option key=value, repeatable (matrix=big, n_users=1000, …)"
 )

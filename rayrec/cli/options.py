@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import json
 
+import typer
+
 from rayrec.errors import ConfigError
+
+# Every command that takes a dataset names it the same way.
+DATASET_ARG = typer.Argument("ml-100k", help="dataset name (ml-100k, kuairec, kuairand, synthetic, csv)")
+PATH_OPT = typer.Option(None, "--path", help="local copy of the dataset, where the name needs one")
 
 
 def parse_key_values(items: list[str], flag: str, example: str) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from rayrec.cli.console import console, render_table
-from rayrec.cli.options import parse_key_values
+from rayrec.cli.options import DATASET_ARG, PATH_OPT, parse_key_values
 from rayrec.data import Dataset, load_dataset, random_holdout
 from rayrec.envs.config import SimConfig
 from rayrec.envs.core import BatchedRecSim
@@ -26,8 +26,6 @@ from rayrec.eval import dominating_categories
 
 simulator_app = typer.Typer(help="User simulator: fit its response model.", no_args_is_help=True)
 
-DATASET_ARG = typer.Argument("ml-100k", help="dataset name")
-PATH_OPT = typer.Option(None, "--path", help="local copy of the dataset, where the name needs one")
 KINDS = ("mf", "two-tower")
 
 
