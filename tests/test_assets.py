@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import multiprocessing
+import os
 import shutil
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rayrec import assets
@@ -79,3 +84,64 @@ def test_grouplens_directory_is_accepted(fresh_home: Path, tmp_path: Path) -> No
     (gl / "u.genre").unlink()
     with pytest.raises(AssetError, match="lacks u.genre"):
         assets.fetch("ml-100k", source=gl)
+
+
+# --- several processes fetching one asset at once ---------------------------------------------------
+
+N_PROCESSES = 6
+BLOB_MEMBERS = {"a.bin": 3 << 20, "b.bin": 2 << 20, "c.bin": 1 << 20}
+
+
+def _blob_asset(wheel: Path) -> assets.Asset:
+    """An asset whose wheel and files this test writes itself (no network, pinned by their sha256)."""
+    files = []
+    with zipfile.ZipFile(wheel) as zf:
+        for name in BLOB_MEMBERS:
+            files.append(
+                assets.AssetFile(name, f"blob/{name}", hashlib.sha256(zf.read(f"blob/{name}")).hexdigest())
+            )
+    return assets.Asset(
+        name="test-blob",
+        description="random bytes for the concurrency test",
+        wheel="test-blob==0",
+        wheel_sha256=assets.sha256_of(wheel),
+        files=tuple(files),
+        manual_hint="none",
+    )
+
+
+def _fetch_in_process(home: str, wheel: str, barrier, results) -> None:  # noqa: ANN001 (mp objects)
+    os.environ["RAYREC_HOME"] = home
+    asset = _blob_asset(Path(wheel))
+    assets.ASSETS[asset.name] = asset
+    barrier.wait()
+    try:
+        assets.fetch(asset.name, source=wheel, force=True)
+        results.put(("ok", assets.verify(asset.name)))
+    except Exception as exc:  # report, so the parent can say which process failed and how
+        results.put(("error", repr(exc)))
+
+
+def test_concurrent_fetches_of_one_asset_all_succeed(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    wheel = tmp_path / "test_blob-0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, size in BLOB_MEMBERS.items():
+            zf.writestr(f"blob/{name}", rng.integers(0, 256, size, dtype=np.uint8).tobytes())
+    home = tmp_path / "home"
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(N_PROCESSES), ctx.Queue()
+    procs = [
+        ctx.Process(target=_fetch_in_process, args=(str(home), str(wheel), barrier, results))
+        for _ in range(N_PROCESSES)
+    ]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    assert outcomes == [("ok", {name: "ok" for name in BLOB_MEMBERS})] * N_PROCESSES, outcomes
+    assert sorted(p.name for p in (home / "test-blob").iterdir()) == sorted(BLOB_MEMBERS)  # no temp left
+    expected = _blob_asset(wheel)
+    for f in expected.files:
+        assert assets.sha256_of(home / "test-blob" / f.name) == f.sha256
