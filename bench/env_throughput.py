@@ -17,14 +17,15 @@ import time
 
 import numpy as np
 
+from rayrec.algorithms.baselines.flat_ppo import flat_ppo_config
 from rayrec.data.registry import load_dataset
+from rayrec.envs.artifacts import cached_response_model
 from rayrec.envs.config import SimConfig
 from rayrec.envs.core import BatchedRecSim
 from rayrec.envs.quit_models import QUIT_MODELS
 from rayrec.envs.recsim_env import RecSimEnv
 from rayrec.envs.recsim_vector_env import RecSimVectorEnv
-from rayrec.envs.registration import flat_ppo_config, make_env_config
-from rayrec.envs.response import cached_response_model
+from rayrec.envs.registration import make_env_config
 
 TARGET_BATCHED = 100_000
 TARGET_RATIO = 20.0

@@ -20,8 +20,9 @@ import time
 
 import numpy as np
 
+from rayrec.algorithms.baselines.flat_ppo import flat_ppo_config
 from rayrec.envs.config import SimConfig
-from rayrec.envs.registration import flat_ppo_config, make_env_config
+from rayrec.envs.registration import make_env_config
 from rayrec.eval.longterm import mean_ci95
 
 

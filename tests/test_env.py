@@ -10,12 +10,13 @@ import pytest
 
 from rayrec.data.dataset import Dataset
 from rayrec.data.registry import load_dataset
+from rayrec.envs.artifacts import cached_response_model
 from rayrec.envs.config import SimConfig
 from rayrec.envs.core import BatchedRecSim
 from rayrec.envs.quit_models import QUIT_MODELS
 from rayrec.envs.recsim_env import RecSimEnv
 from rayrec.envs.registration import create_env, make_env_config
-from rayrec.envs.response import ResponseModel, cached_response_model
+from rayrec.envs.response import ResponseModel
 from rayrec.errors import ConfigError
 
 # Quit settings under which nobody ever leaves before max_turn.

@@ -6,9 +6,10 @@ import math
 
 import pytest
 
+from rayrec.algorithms.baselines.flat_ppo import flat_ppo_config
+from rayrec.envs.artifacts import cached_response_model
 from rayrec.envs.config import SimConfig
-from rayrec.envs.registration import flat_ppo_config, make_env_config
-from rayrec.envs.response import cached_response_model
+from rayrec.envs.registration import make_env_config
 
 
 @pytest.mark.timeout(240)

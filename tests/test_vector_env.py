@@ -10,12 +10,14 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from rayrec.algorithms.baselines.flat_ppo import flat_ppo_config
 from rayrec.data.registry import load_dataset
+from rayrec.envs.artifacts import cached_response_model
 from rayrec.envs.config import SimConfig
 from rayrec.envs.recsim_env import RecSimEnv
 from rayrec.envs.recsim_vector_env import RecSimVectorEnv
-from rayrec.envs.registration import create_env, flat_ppo_config, make_env_config
-from rayrec.envs.response import ResponseModel, cached_response_model
+from rayrec.envs.registration import create_env, make_env_config
+from rayrec.envs.response import ResponseModel
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import typer
 
+from rayrec.algorithms.baselines import run_baselines
 from rayrec.cli.console import console, render_comparison
-from rayrec.cli.eval_cmds import run_baselines
-from rayrec.cli.sim_cmds import simulate_policy
 from rayrec.data import load_dataset
+from rayrec.envs.artifacts import cached_response_model
 from rayrec.envs.config import SimConfig
 from rayrec.envs.policies import POLICIES
-from rayrec.envs.response import cached_response_model
+from rayrec.envs.rollout import simulate_policy
 from rayrec.eval.plots import metric_bars
 
 
@@ -27,7 +27,7 @@ def demo(
 ) -> None:
     """Offline baselines on MovieLens-100K, then the simulator's reference policies (long-term metrics)."""
     console.rule("[bold]1 · offline baselines · ml-100k · leave-last-out · k=10")
-    results, run = run_baselines("ml-100k", None, "leave-last-out", 10, seed, out, run_name="demo")
+    results, run = run_baselines("ml-100k", None, "leave-last-out", 10, seed, out, "demo", log=console.print)
     console.print(render_comparison("full-catalog ranking, seen items excluded", results))
 
     config = SimConfig(seed=seed)

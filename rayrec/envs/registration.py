@@ -1,35 +1,35 @@
-"""RecSimEnv for RLlib: a registered name, an env_config of plain values, and the flat PPO setup.
+"""RecSimEnv for RLlib: a registered name and a portable env_config that carries the simulator itself.
 
 The one name serves both of RLlib's vectorisations: with ``gym_env_vectorize_mode="sync"`` (RLlib's
 default) the creator builds one-user RecSimEnvs; with ``"vector_entry_point"`` RLlib passes
 ``num_envs`` in the env_config and the creator builds one RecSimVectorEnv over a batched core.
 
-Remote EnvRunners build their env themselves, so the env_config holds only names and paths: the
-dataset name (loaded from the asset cache on that process) and a saved response-model artifact
-directory. Loading both takes well under a second and is cached per process, so
-``num_envs_per_env_runner > 1`` pays it once.
+Remote EnvRunners may sit on other nodes, whose disks hold neither the driver's cache nor the dataset,
+so :func:`make_env_config` loads everything on the driver and puts it *into* the env_config: the
+response model as a payload of numpy arrays (ml-100k's MF is ~350 KB), the item categories and the
+encoded user features. An EnvRunner never reads a path or runs an asset fetch; it rebuilds the model
+once per process (cached by the model's digest), so ``num_envs_per_env_runner > 1`` pays it once.
 
-Dict observations: RLlib's default PPO module wants a flat Box, so :func:`flat_ppo_config` puts
-RLlib's ``FlattenObservations`` env-to-module connector in front of it (Box parts are concatenated
-as floats, the MultiBinary mask stays 0/1). The env keeps the Dict so LERL's own module can embed
-item ids instead.
+The flat PPO baseline that trains on this env is ``rayrec.algorithms.baselines.flat_ppo``.
 """
 
 from __future__ import annotations
 
 import itertools
-from functools import lru_cache
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rayrec.data.registry import load_dataset
+from rayrec.envs.artifacts import cached_response_model, require_categories
 from rayrec.envs.config import SimConfig
 from rayrec.envs.core import encode_user_features
+from rayrec.envs.fitting import FitConfig
 from rayrec.envs.recsim_env import RecSimEnv
 from rayrec.envs.recsim_vector_env import RecSimVectorEnv
-from rayrec.envs.response import ResponseModel, cached_response_model
+from rayrec.envs.response import ResponseModel
 from rayrec.errors import ConfigError
 
 ENV_NAME = "rayrec-recsim"
@@ -41,36 +41,58 @@ def make_env_config(
     response_path: str | Path | None = None,
     sim: SimConfig | dict | None = None,
     dataset_path: str | Path | None = None,
+    *,
+    kind: str = "mf",
+    loader_options: dict[str, Any] | None = None,
+    fit: FitConfig | dict | None = None,
 ) -> dict[str, Any]:
-    """The env_config RLlib ships to every EnvRunner: plain values only.
+    """The env_config RLlib ships to every EnvRunner: the simulator's data itself, no driver paths.
 
-    Without ``response_path`` the dataset's cached MF response model is used, fitted here first if
-    the cache has none, so EnvRunners only ever load it.
+    The response model is read from ``response_path`` (an artifact directory), or else the dataset's
+    cached model of ``kind`` with ``fit`` settings, built here first if the cache has none. A dataset
+    without item categories is refused before any fitting.
     """
     sim = sim if isinstance(sim, SimConfig) else SimConfig.from_dict(sim or {})
+    fit = fit if isinstance(fit, FitConfig) else FitConfig.from_dict(fit)
+    data = require_categories(load_dataset(dataset, dataset_path, **(loader_options or {})))
     if response_path is None:
-        _, response_path = cached_response_model(dataset, "mf", dataset_path=dataset_path)
+        response, _ = cached_response_model(
+            dataset, kind, dataset_path=dataset_path, loader_options=loader_options, fit=fit, data=data
+        )
+    else:
+        response = ResponseModel.load(response_path)
+    if response.n_items != data.n_items or response.n_users != data.n_users:
+        raise ConfigError(
+            f"response model at {response_path} is for {response.n_users} users × {response.n_items} "
+            f"items, but {dataset} has {data.n_users} × {data.n_items}; fit it on {dataset}"
+        )
+    feats = None if data.user_features is None else encode_user_features(data.user_features)
     return {
         "dataset": dataset,
-        "dataset_path": None if dataset_path is None else str(dataset_path),
-        "response_path": str(response_path),
+        "response": response.to_payload(),
+        "response_digest": response.digest(),
+        "categories": np.asarray(data.categories, dtype=bool),
+        "user_features": feats,
         "sim": sim.to_dict(),
     }
 
 
-@lru_cache(maxsize=4)
-def _load(
-    dataset: str, dataset_path: str | None, response_path: str
-) -> tuple[ResponseModel, np.ndarray, Any]:
-    data = load_dataset(dataset, dataset_path)
-    response = ResponseModel.load(response_path)
-    if response.n_items != data.n_items or response.n_users != data.n_users:
-        raise ConfigError(
-            f"response model at {response_path} is for {response.n_users} users × {response.n_items} items, "
-            f"but {dataset} has {data.n_users} × {data.n_items}; fit it on {dataset}"
-        )
-    feats = None if data.user_features is None else encode_user_features(data.user_features)
-    return response, data.categories, feats
+_models: OrderedDict[str, ResponseModel] = OrderedDict()
+
+
+def _response(env_config: dict[str, Any]) -> ResponseModel:
+    """The env_config's response model, rebuilt once per process and digest."""
+    if "response" not in env_config:
+        raise ConfigError("this env_config carries no response model; build it with make_env_config()")
+    digest = str(env_config.get("response_digest", ""))
+    model = _models.get(digest) if digest else None
+    if model is None:
+        model = ResponseModel.from_payload(env_config["response"])
+        if digest:
+            _models[digest] = model
+            while len(_models) > 4:
+                _models.popitem(last=False)
+    return model
 
 
 def create_env(env_config: dict[str, Any]) -> RecSimEnv | RecSimVectorEnv:
@@ -80,11 +102,11 @@ def create_env(env_config: dict[str, Any]) -> RecSimEnv | RecSimVectorEnv:
     instance number in this process), so parallel envs simulate different users yet a rerun of the
     same setup repeats them. ``num_envs`` in the env_config (RLlib's VECTOR_ENTRY_POINT mode) asks
     for a RecSimVectorEnv of that many users. RLlib 2.60 passes that env_config as a plain dict
-    without the EnvRunner index, so there :func:`flat_ppo_config` has RLlib seed each runner instead.
+    without the EnvRunner index, so there ``flat_ppo_config`` has RLlib seed each runner instead.
     """
-    response, categories, feats = _load(
-        env_config["dataset"], env_config.get("dataset_path"), env_config["response_path"]
-    )
+    response = _response(env_config)
+    categories = np.asarray(env_config["categories"], dtype=bool)
+    feats = env_config.get("user_features")
     sim = SimConfig.from_dict(dict(env_config.get("sim", {})))
     if sim.seed is not None:
         worker = int(getattr(env_config, "worker_index", None) or 0)  # None on a bare EnvRunner
@@ -100,35 +122,3 @@ def register() -> str:
 
     tune.register_env(ENV_NAME, create_env)
     return ENV_NAME
-
-
-def flat_ppo_config(env_config: dict[str, Any], **env_runners: Any) -> Any:
-    """PPO (new API stack) on RecSimEnv with the Dict observation flattened: the flat baseline.
-
-    ``env_runners`` go to ``.env_runners(...)`` (e.g. ``num_env_runners=2``). The training settings
-    are RLlib's defaults scaled to short sessions (γ 0.9 as KuaiSim/DORL use); callers override them
-    with ``.training(...)``.
-
-    For more than a few envs per runner pass ``gym_env_vectorize_mode="vector_entry_point"`` with
-    ``num_envs_per_env_runner=k``: each runner then steps one batched core of k users
-    (RecSimVectorEnv) instead of k one-user envs in a row (``"sync"``, RLlib's default). That mode
-    loses the EnvRunner index on the way to :func:`create_env`, so with a fixed ``sim.seed`` RLlib
-    is asked to seed each runner's first reset (``debugging(seed=sim.seed)``, + runner index) to keep
-    runners on different users.
-    """
-    import gymnasium as gym
-    from ray.rllib.algorithms.ppo import PPOConfig
-    from ray.rllib.connectors.env_to_module import FlattenObservations
-
-    name = register()
-    config = (
-        PPOConfig()
-        .environment(name, env_config=env_config)
-        .env_runners(env_to_module_connector=lambda env, spaces, device: FlattenObservations(), **env_runners)
-        .training(gamma=0.9, lr=3e-4, train_batch_size_per_learner=1000, minibatch_size=250, num_epochs=4)
-    )
-    mode = gym.VectorizeMode(env_runners.get("gym_env_vectorize_mode", gym.VectorizeMode.SYNC))
-    seed = env_config.get("sim", {}).get("seed")
-    if mode is gym.VectorizeMode.VECTOR_ENTRY_POINT and seed is not None:
-        config = config.debugging(seed=seed)
-    return config

@@ -1,30 +1,30 @@
 """User response models: the simulator's ground truth for "how much does user u like item i".
 
-Every model scores in batched numpy and answers in [0, 1] (a normalised rating ``(r - 1) / 4`` or a
-click probability), so the env, the reference policies and the baselines never care which model
-stands behind the simulator. Trained models (MF, two-tower) are fitted in torch and then exported to
-plain factor arrays, because scoring 1024 users per env step must not pay torch's per-call overhead.
+Every model scores in batched numpy and answers in [0, 1] (a rating normalised by the dataset's own
+scale, ``(r - min) / (max - min)``, or a click probability), so the env, the reference policies and
+the baselines never care which model stands behind the simulator. Trained models (MF, two-tower) are
+fitted in torch (``rayrec.envs.fitting``) and exported to plain factor arrays, because scoring 1024
+users per env step must not pay torch's per-call overhead.
 
-A model is saved as an artifact directory: ``response.json`` (kind, sizes, constructor parameters and
-the held-out fit report) beside ``weights.npz``; :meth:`ResponseModel.load` restores any kind.
+A model travels as a *payload* (kind, sizes, parameters, fit report and its numpy arrays: plain
+values), which is how an env_config carries it to EnvRunners on other nodes, and is saved as an
+artifact directory: ``response.json`` beside ``weights.npz``, written to a temporary sibling and
+renamed into place so a reader never sees half an artifact. :meth:`ResponseModel.load` restores any
+kind; caching by dataset and settings is ``rayrec.envs.artifacts``.
 """
 
 from __future__ import annotations
 
-import copy
+import hashlib
 import json
-import time
-from dataclasses import asdict, dataclass
+import os
+import shutil
+import tempfile
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
-import torch
-from torch import nn
 
-from rayrec import assets
-from rayrec.data import Dataset, load_dataset, random_holdout
 from rayrec.errors import AssetError, ConfigError
 
 META_FILE = "response.json"
@@ -69,24 +69,71 @@ class ResponseModel:
     def _from_saved(cls, arrays: dict[str, np.ndarray], params: dict) -> ResponseModel:
         raise NotImplementedError
 
-    def save(self, path: str | Path) -> Path:
-        """Write the artifact directory (created if missing) and return it."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        np.savez(path / WEIGHTS_FILE, **self._arrays())
-        meta = {
+    def to_payload(self) -> dict[str, Any]:
+        """Everything needed to rebuild the model, as plain values and numpy arrays (no paths)."""
+        return {
             "kind": self.kind,
             "n_users": self.n_users,
             "n_items": self.n_items,
             "params": self._params(),
             "report": self.report,
+            "arrays": self._arrays(),
         }
-        (path / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> ResponseModel:
+        """Rebuild a model from :meth:`to_payload` (e.g. inside an EnvRunner on another node)."""
+        try:
+            sub = ResponseModel.registry[payload["kind"]]
+        except KeyError:
+            raise AssetError(
+                f"unknown response-model kind {payload.get('kind')!r}; "
+                f"known: {', '.join(sorted(ResponseModel.registry))}; refit it with `rayrec simulator fit`"
+            ) from None
+        model = sub._from_saved(dict(payload["arrays"]), dict(payload["params"]))
+        model.report = dict(payload.get("report", {}))
+        return model
+
+    def digest(self) -> str:
+        """Short sha256 of the kind, parameters and arrays: equal digests score identically."""
+        h = hashlib.sha256(json.dumps([self.kind, self._params()], sort_keys=True).encode())
+        for name, arr in sorted(self._arrays().items()):
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(arr).tobytes())
+        return h.hexdigest()[:16]
+
+    def save(self, path: str | Path, extra_meta: dict | None = None) -> Path:
+        """Write the artifact directory atomically and return it.
+
+        The files go to a temporary sibling directory first, which is then renamed to ``path``; a
+        concurrent writer of the same artifact loses the race harmlessly (its copy is dropped), and an
+        existing directory at ``path`` is replaced. ``extra_meta`` (e.g. the cache key) is stored in
+        ``response.json`` beside the model's own fields.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = self.to_payload()
+        meta = {k: v for k, v in payload.items() if k != "arrays"} | dict(extra_meta or {})
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        try:
+            np.savez(tmp / WEIGHTS_FILE, **payload["arrays"])
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
+            if path.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+                os.replace(path, old / "artifact")
+                shutil.rmtree(old, ignore_errors=True)
+            try:
+                os.replace(tmp, path)
+            except OSError:
+                if not (path / META_FILE).is_file():  # someone else's complete copy is fine; else fail
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> ResponseModel:
-        """Restore a model saved by :meth:`save`, whatever its kind."""
+    def read_meta(cls, path: str | Path) -> dict:
+        """The artifact's ``response.json`` (kind, sizes, parameters, fit report, cache key)."""
         path = Path(path)
         meta_file = path / META_FILE
         if not meta_file.is_file() or not (path / WEIGHTS_FILE).is_file():
@@ -94,26 +141,27 @@ class ResponseModel:
                 f"{path} is not a response-model artifact (needs {META_FILE} and {WEIGHTS_FILE}); "
                 "fit one with `rayrec simulator fit DATASET --out DIR`"
             )
-        meta = json.loads(meta_file.read_text())
-        try:
-            sub = ResponseModel.registry[meta["kind"]]
-        except KeyError:
-            raise AssetError(
-                f"{meta_file}: unknown response-model kind {meta.get('kind')!r}; "
-                f"known: {', '.join(sorted(ResponseModel.registry))}"
-            ) from None
+        return json.loads(meta_file.read_text())
+
+    @classmethod
+    def load(cls, path: str | Path) -> ResponseModel:
+        """Restore a model saved by :meth:`save`, whatever its kind."""
+        path = Path(path)
+        meta = cls.read_meta(path)
         with np.load(path / WEIGHTS_FILE) as npz:
             arrays = {k: npz[k] for k in npz.files}
-        model = sub._from_saved(arrays, meta["params"])
-        model.report = meta.get("report", {})
-        return model
+        try:
+            return cls.from_payload({**meta, "arrays": arrays})
+        except AssetError as exc:
+            raise AssetError(f"{path / META_FILE}: {exc}") from None
 
 
 class _FactorModel(ResponseModel):
     """Biases plus dot product over exported factor arrays; the scoring core of MF and two-tower.
 
-    ``link`` turns the raw value into [0, 1]: ``rating`` maps a predicted 1–5 rating to ``(r-1)/4``
-    (clipped), ``sigmoid`` reads it as a click logit.
+    ``link`` turns the raw value into [0, 1]: ``rating`` maps a predicted rating on the dataset's
+    scale ``[scale_min, scale_max]`` to ``(r - scale_min) / (scale_max - scale_min)`` (clipped; on a
+    1–5 scale that is ``(r - 1) / 4``), ``sigmoid`` reads it as a click logit.
     """
 
     kind: ClassVar[str] = "factors"
@@ -127,9 +175,13 @@ class _FactorModel(ResponseModel):
         global_bias: float = 0.0,
         link: str = "rating",
         report: dict | None = None,
+        scale_min: float = 1.0,
+        scale_max: float = 5.0,
     ) -> None:
         if link not in ("rating", "sigmoid"):
             raise ConfigError(f"link must be 'rating' or 'sigmoid', not {link!r}")
+        if not scale_max > scale_min:
+            raise ConfigError(f"scale_max must exceed scale_min (got {scale_min}, {scale_max})")
         if user_factors.ndim != 2 or item_factors.ndim != 2 or user_factors.shape[1] != item_factors.shape[1]:
             raise ConfigError(
                 f"user/item factors must be 2-D with the same width, got {user_factors.shape} and "
@@ -146,6 +198,7 @@ class _FactorModel(ResponseModel):
         )
         self.global_bias = float(global_bias)
         self.link = link
+        self.scale_min, self.scale_max = float(scale_min), float(scale_max)
         self.report = dict(report or {})
 
     def raw(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -164,7 +217,8 @@ class _FactorModel(ResponseModel):
 
     def _link(self, x: np.ndarray) -> np.ndarray:
         if self.link == "rating":
-            return np.clip((x - 1.0) / 4.0, 0.0, 1.0).astype(np.float32, copy=False)
+            lo, span = np.float32(self.scale_min), np.float32(self.scale_max - self.scale_min)
+            return np.clip((x - lo) / span, 0.0, 1.0).astype(np.float32, copy=False)
         return (1.0 / (1.0 + np.exp(-x))).astype(np.float32, copy=False)
 
     def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -185,7 +239,12 @@ class _FactorModel(ResponseModel):
         }
 
     def _params(self) -> dict:
-        return {"global_bias": self.global_bias, "link": self.link}
+        return {
+            "global_bias": self.global_bias,
+            "link": self.link,
+            "scale_min": self.scale_min,
+            "scale_max": self.scale_max,
+        }
 
     @classmethod
     def _from_saved(cls, arrays: dict[str, np.ndarray], params: dict) -> ResponseModel:
@@ -202,7 +261,7 @@ class TwoTowerResponseModel(_FactorModel):
     """Two towers: item vector = item embedding + projection of its categories, so rarely rated items
     borrow strength from their genre. Exported to factors like MF once trained."""
 
-    kind: ClassVar[str] = "two-tower"
+    kind: ClassVar[str] = "two_tower"
 
 
 class LatentResponseModel(_FactorModel):
@@ -281,219 +340,3 @@ class MatrixResponseModel(ResponseModel):
         model = cls(arrays["matrix"], fill_value=params["fill_value"], max_value=1.0)
         model.max_value = params["max_value"]
         return model
-
-
-# --- fitting --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    """Knobs of :func:`fit_response_model`; defaults reach held-out RMSE ~0.92 on ml-100k in ~1 s.
-
-    ``l2`` is weight decay applied to the embedding rows (and biases) each batch touches, the usual
-    regularised-MF objective; dense ``Adam(weight_decay=…)`` would shrink every row on every step
-    and needs an unintuitive tiny value to match.
-    """
-
-    dim: int = 32
-    lr: float = 5e-3
-    l2: float = 0.05
-    batch_size: int = 1024
-    max_epochs: int = 60
-    patience: int = 3  # epochs without validation improvement before stopping
-    valid_frac: float = 0.05  # slice of train used only for early stopping
-    positive_rating: float = 4.0  # AUC label: rating >= this
-    seed: int = 0
-
-
-class _BiasedDot(nn.Module):
-    """rating = mu + b_u + b_i + <p_u, v_i>; the two-tower variant adds the item's categories to v_i
-    and b_i through linear maps, so items with few ratings inherit their genres' position."""
-
-    def __init__(self, n_users: int, n_items: int, dim: int, mean: float, categories: np.ndarray | None):
-        super().__init__()
-        self.user = nn.Embedding(n_users, dim)
-        self.item = nn.Embedding(n_items, dim)
-        self.user_bias = nn.Embedding(n_users, 1)
-        self.item_bias = nn.Embedding(n_items, 1)
-        self.mu = nn.Parameter(torch.tensor(mean))
-        nn.init.normal_(self.user.weight, 0.0, 0.01)
-        nn.init.normal_(self.item.weight, 0.0, 0.01)
-        nn.init.zeros_(self.user_bias.weight)
-        nn.init.zeros_(self.item_bias.weight)
-        self.cat_vec: nn.Linear | None = None
-        self.cat_bias: nn.Linear | None = None
-        if categories is not None:
-            self.register_buffer("cats", torch.as_tensor(categories, dtype=torch.float32))  # (n_items, C)
-            self.cat_vec = nn.Linear(categories.shape[1], dim, bias=False)
-            self.cat_bias = nn.Linear(categories.shape[1], 1, bias=False)
-            nn.init.zeros_(self.cat_vec.weight)
-            nn.init.zeros_(self.cat_bias.weight)
-
-    def item_tower(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        v = self.item(items)  # (B, d)
-        b = self.item_bias(items)[:, 0]  # (B,)
-        if self.cat_vec is not None:
-            c = self.cats[items]  # (B, C)
-            v = v + self.cat_vec(c)
-            b = b + self.cat_bias(c)[:, 0]
-        return v, b
-
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Predicted ratings (B,) and each row's squared parameter norm (B,) for the L2 term."""
-        p = self.user(users)
-        bu = self.user_bias(users)[:, 0]
-        v, bi = self.item_tower(items)
-        pred = self.mu + bu + bi + (p * v).sum(-1)
-        sq = (p**2).sum(-1) + (v**2).sum(-1) + bu**2 + bi**2
-        return pred, sq
-
-    @torch.no_grad()
-    def export(self) -> dict[str, np.ndarray | float]:
-        v, b = self.item_tower(torch.arange(self.item.num_embeddings))
-        return {
-            "user_factors": self.user.weight.numpy().copy(),
-            "item_factors": v.numpy().copy(),
-            "user_bias": self.user_bias.weight[:, 0].numpy().copy(),
-            "item_bias": b.numpy().copy(),
-            "global_bias": float(self.mu),
-        }
-
-
-def _tensors(ds: Dataset) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    df = ds.interactions
-    return (
-        torch.tensor(df["user"].to_numpy(), dtype=torch.int64),
-        torch.tensor(df["item"].to_numpy(), dtype=torch.int64),
-        torch.tensor(df["rating"].to_numpy(), dtype=torch.float32),
-    )
-
-
-def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Probability that a random positive outscores a random negative (ties count half); NaN when one
-    class is missing, since the AUC is then undefined rather than 0.5."""
-    labels = np.asarray(labels, dtype=bool)
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = pd.Series(scores).rank(method="average").to_numpy()
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def fit_response_model(
-    train: Dataset, test: Dataset, kind: str = "mf", **hyper: object
-) -> tuple[ResponseModel, dict]:
-    """Fit MF (``kind="mf"``) or the two-tower model on ``train`` ratings; report the ``test`` fit.
-
-    A ``valid_frac`` slice of ``train`` drives early stopping and the best epoch's weights are kept,
-    so ``test`` is never looked at until the final report (held-out RMSE of ratings clipped to
-    [1, 5], AUC of the predicted rating for ``rating >= positive_rating``).
-    """
-    if kind not in ("mf", "two-tower"):
-        raise ConfigError(f"fit kind must be 'mf' or 'two-tower', not {kind!r}")
-    try:
-        cfg = FitConfig(**hyper)  # type: ignore[arg-type]
-    except TypeError as exc:
-        raise ConfigError(
-            f"unknown response-model setting: {exc}; known: {list(FitConfig.__annotations__)}"
-        ) from exc
-    if train.n_interactions < 2 or test.n_interactions < 1:
-        raise ConfigError("fitting a response model needs at least 2 training and 1 test interactions")
-    # Batches of 1024 x 32 gain nothing from intra-op threads, and spinning threads on a busy 2-core
-    # box made one fit 30x slower; one thread, restored afterwards.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _fit(train, test, kind, cfg)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _fit(train: Dataset, test: Dataset, kind: str, cfg: FitConfig) -> tuple[ResponseModel, dict]:
-    started = time.perf_counter()
-    gen = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    users, items, ratings = _tensors(train)
-    perm = torch.randperm(len(users), generator=gen)
-    n_valid = max(1, int(cfg.valid_frac * len(users)))
-    valid_idx, train_idx = perm[:n_valid], perm[n_valid:]
-    model = _BiasedDot(
-        train.n_users,
-        train.n_items,
-        cfg.dim,
-        float(ratings[train_idx].mean()),
-        train.categories if kind == "two-tower" else None,
-    )
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-
-    def valid_rmse() -> float:
-        with torch.no_grad():
-            pred, _ = model(users[valid_idx], items[valid_idx])
-            return float(((pred.clamp(1, 5) - ratings[valid_idx]) ** 2).mean().sqrt())
-
-    best, best_state, best_epoch, stale, epoch = float("inf"), copy.deepcopy(model.state_dict()), 0, 0, 0
-    for epoch in range(1, cfg.max_epochs + 1):
-        order = train_idx[torch.randperm(len(train_idx), generator=gen)]
-        for start in range(0, len(order), cfg.batch_size):
-            batch = order[start : start + cfg.batch_size]
-            pred, sq = model(users[batch], items[batch])
-            loss = ((pred - ratings[batch]) ** 2).mean() + cfg.l2 * sq.mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        rmse = valid_rmse()
-        if rmse < best - 1e-4:
-            best, best_state, best_epoch, stale = rmse, copy.deepcopy(model.state_dict()), epoch, 0
-        else:
-            stale += 1
-            if stale >= cfg.patience:
-                break
-    model.load_state_dict(best_state)
-    cls = MFResponseModel if kind == "mf" else TwoTowerResponseModel
-    fitted = cls(**model.export(), link="rating")  # type: ignore[arg-type]
-
-    t = test.interactions
-    pred = fitted.raw(t["user"].to_numpy(), t["item"].to_numpy()).clip(1.0, 5.0)
-    truth = t["rating"].to_numpy(np.float32)
-    report = {
-        "kind": kind,
-        "rmse": float(np.sqrt(np.mean((pred - truth) ** 2))),
-        "rmse_global_mean": float(np.sqrt(np.mean((float(ratings[train_idx].mean()) - truth) ** 2))),
-        "auc": roc_auc(pred, truth >= cfg.positive_rating),
-        "valid_rmse": best,
-        "best_epoch": best_epoch,
-        "epochs": epoch,
-        "n_train": len(train_idx),
-        "n_valid": n_valid,
-        "n_test": len(truth),
-        "seconds": time.perf_counter() - started,
-        "dataset": train.name,
-        **asdict(cfg),
-    }
-    fitted.report = report
-    return fitted, report
-
-
-# --- the cached artifact per dataset --------------------------------------------------------------
-
-
-def default_artifact_dir(dataset: str, kind: str = "mf") -> Path:
-    """Where ``rayrec simulator fit`` keeps a dataset's response model: ``<cache>/simulators/<ds>-<kind>``."""
-    return assets.cache_dir() / "simulators" / f"{dataset}-{kind}"
-
-
-def cached_response_model(
-    dataset: str, kind: str = "mf", path: str | Path | None = None, dataset_path: str | Path | None = None
-) -> tuple[ResponseModel, Path]:
-    """Load the response model of ``dataset`` from ``path`` (default: the cache), fitting and saving it
-    first if there is none, so every simulator command and EnvRunner shares one ground truth.
-
-    The fit uses ``random_holdout(test_frac=0.1, seed=0)``; returns the model and its artifact dir.
-    """
-    path = Path(path) if path is not None else default_artifact_dir(dataset, kind)
-    if (path / META_FILE).is_file():
-        return ResponseModel.load(path), path
-    train, test = random_holdout(load_dataset(dataset, dataset_path), test_frac=0.1, seed=0)
-    model, _ = fit_response_model(train, test, kind=kind)
-    model.save(path)
-    return model, path

@@ -4,6 +4,9 @@ Exactly ``n_episodes`` sessions are *started* and every one of them is run to it
 batch whose quota is used up keep stepping fresh users (the core steps all rows at once) but those
 extra sessions are never counted: counting the first n sessions to *finish* instead would favour
 short sessions and bias Len and R_tra downwards.
+
+:func:`simulate_policy` runs a named reference policy on a dataset's simulator; ``rayrec simulate`` and
+the demo both call it.
 """
 
 from __future__ import annotations
@@ -13,9 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rayrec.data import Dataset
+from rayrec.envs.config import SimConfig
 from rayrec.envs.core import BatchedRecSim
+from rayrec.envs.policies import make_policy
+from rayrec.envs.response import ResponseModel
 from rayrec.errors import ConfigError
-from rayrec.eval import session_report
+from rayrec.eval import dominating_categories, session_report
 
 Policy = Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]
 
@@ -90,3 +97,24 @@ def run_sessions(core: BatchedRecSim, act: Policy, n_episodes: int, batch_size: 
         else:
             obs = step.obs
     return Sessions(users, out_items, out_rewards, out_reasons)  # type: ignore[arg-type]
+
+
+def simulate_policy(
+    ds: Dataset, model: ResponseModel, policy: str, config: SimConfig, episodes: int, batch_size: int = 1024
+) -> tuple[dict[str, tuple[float, float]], Sessions]:
+    """Run ``episodes`` sessions of a reference policy; long-term metrics as {name: (mean, ci95)}.
+
+    Popularity and the dominating categories (for MCD) come from ``ds``'s interactions.
+    """
+    core = BatchedRecSim(model, ds.categories, config)
+    pol = make_policy(
+        policy,
+        ds.categories,
+        popularity=ds.item_popularity(),
+        response=model,
+        slate_size=config.slate_size,
+        seed=config.seed,
+    )
+    sessions = run_sessions(core, pol.act, episodes, batch_size=batch_size)
+    dominating = dominating_categories(ds.interactions["item"].to_numpy(), ds.categories)
+    return sessions.report(ds.categories, dominating), sessions
