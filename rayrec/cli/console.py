@@ -1,4 +1,7 @@
-"""Shared rich console and table helper, so every command prints results the same way."""
+"""Shared rich consoles and table helpers, so every command prints results the same way.
+
+Results go to stdout (``console``); errors go to stderr (``err_console``), so a pipe gets only results.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console()
+err_console = Console(stderr=True)
 
 
 def render_table(title: str, rows: Sequence[Mapping[str, object]], float_fmt: str = "{:.4f}") -> Table:

@@ -7,20 +7,21 @@ from pathlib import Path
 import typer
 
 from rayrec.cli.console import console, render_table
-from rayrec.cli.options import DATASET_ARG, PATH_OPT, parse_key_values
-from rayrec.data import leave_last_out, load_dataset, temporal
-from rayrec.errors import ConfigError
+from rayrec.cli.options import DATASET_ARG, OPTION_OPT, PATH_OPT, check_choice, parse_key_values
+
+__all__ = ["OPTION_OPT", "SPLITS", "data_app"]  # OPTION_OPT: re-exported for older imports
 
 data_app = typer.Typer(help="Datasets: summary statistics and train/valid/test splits.", no_args_is_help=True)
 
-OPTION_OPT = typer.Option(
-    [], "--option", help="loader option key=value, repeatable (matrix=big, n_users=1000, …)"
-)
+# The split protocols, named as the functions in rayrec.data that implement them.
+SPLITS = ("leave_last_out", "temporal")
 
 
 @data_app.command("info")
 def info(name: str = DATASET_ARG, path: Path = PATH_OPT, option: list[str] = OPTION_OPT) -> None:
     """Users, items, interactions, density and categories of a dataset."""
+    from rayrec.data import load_dataset  # lazy: pandas only when a command runs
+
     ds = load_dataset(name, path, **parse_key_values(option, "--option", "n_users=1000"))
     console.print(
         render_table(f"dataset {name}", [{"field": k, "value": v} for k, v in ds.summary().items()])
@@ -35,21 +36,23 @@ def split(
     name: str = DATASET_ARG,
     path: Path = PATH_OPT,
     option: list[str] = OPTION_OPT,
-    how: str = typer.Option("leave-last-out", help="leave-last-out | temporal"),
-    n_valid: int = typer.Option(1, help="leave-last-out: interactions per user for validation"),
-    n_test: int = typer.Option(1, help="leave-last-out: interactions per user for test"),
+    how: str = typer.Option("leave_last_out", help=" | ".join(SPLITS)),
+    n_valid: int = typer.Option(1, help="leave_last_out: interactions per user for validation"),
+    n_test: int = typer.Option(1, help="leave_last_out: interactions per user for test"),
     valid_frac: float = typer.Option(0.1, help="temporal: share of (latest) interactions for validation"),
     test_frac: float = typer.Option(0.1, help="temporal: share of latest interactions for test"),
     out: Path = typer.Option(Path("runs/splits"), help="directory for train/valid/test parquet files"),
 ) -> None:
     """Split a dataset and write ``train|valid|test.parquet`` (internal ids) under ``--out``."""
-    ds = load_dataset(name, path, **parse_key_values(option, "--option", "n_users=1000"))
-    if how == "leave-last-out":
+    from rayrec.data import leave_last_out, load_dataset, temporal
+
+    check_choice(how, SPLITS, "--how")  # before loading: a typo should not cost a dataset load
+    options = parse_key_values(option, "--option", "n_users=1000")
+    ds = load_dataset(name, path, **options)
+    if how == "leave_last_out":
         parts = leave_last_out(ds, n_valid=n_valid, n_test=n_test)
-    elif how == "temporal":
-        parts = temporal(ds, valid_frac=valid_frac, test_frac=test_frac)
     else:
-        raise ConfigError(f"--how must be leave-last-out or temporal, not {how!r}")
+        parts = temporal(ds, valid_frac=valid_frac, test_frac=test_frac)
     out.mkdir(parents=True, exist_ok=True)
     for part in ("train", "valid", "test"):
         getattr(parts, part).interactions.to_parquet(out / f"{part}.parquet", index=False)
