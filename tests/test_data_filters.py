@@ -1,4 +1,4 @@
-"""k-core and the long-tail imbalance transform: what they keep, and that they report what they removed."""
+"""k-core: what it keeps, and that it reports what it removed (imbalance: test_data_imbalance.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rayrec.data import build_dataset, head_items, k_core, long_tail_imbalance, make_world
+from rayrec.data import build_dataset, k_core, make_world
 from rayrec.data.dataset import Dataset
 from rayrec.errors import ConfigError
 
@@ -46,37 +46,3 @@ def test_k_core_without_compaction_keeps_ids() -> None:
     assert report.before["interactions"] == ds.n_interactions and report.after["interactions"] == len(kept)
     with pytest.raises(ConfigError):
         k_core(ds, min_user=0)
-
-
-@pytest.fixture(scope="module")
-def train() -> Dataset:
-    return make_world(n_users=400, n_items=300, zipf=1.1, seed=2).dataset
-
-
-def test_imbalance_keeps_head_and_p_percent_of_tail(train: Dataset) -> None:
-    head = head_items(train, 0.2)
-    assert head.sum() == 60
-    pop = train.item_popularity()
-    assert pop[head].min() >= pop[~head].max()
-    out, report = long_tail_imbalance(train, keep=0.3, seed=7)
-    is_head = head[train.interactions["item"]]
-    before_head = train.interactions[is_head]
-    after = out.interactions
-    after_head = after[head[after["item"]]]
-    pd.testing.assert_frame_equal(after_head.reset_index(drop=True), before_head.reset_index(drop=True))
-    n_tail = int((~is_head).sum())
-    assert len(after) - len(after_head) == round(0.3 * n_tail)
-    assert report.params["tail_interactions"] == n_tail
-    assert report.removed("interactions") == n_tail - round(0.3 * n_tail)
-    assert np.array_equal(out.meta["head_items"], head)
-
-
-def test_imbalance_is_reproducible_by_seed(train: Dataset) -> None:
-    a, _ = long_tail_imbalance(train, keep=0.5, seed=1)
-    b, _ = long_tail_imbalance(train, keep=0.5, seed=1)
-    c, _ = long_tail_imbalance(train, keep=0.5, seed=2)
-    assert a.interactions.equals(b.interactions)
-    assert not a.interactions.equals(c.interactions)
-    assert long_tail_imbalance(train, keep=1.0)[0].n_interactions == train.n_interactions
-    with pytest.raises(ConfigError):
-        long_tail_imbalance(train, keep=1.5)

@@ -28,7 +28,6 @@ from rayrec.eval import (
     hit_matrix,
     hit_rate,
     intra_list_distance,
-    long_tail_mask,
     ndcg,
     novelty,
     precision,
@@ -40,6 +39,7 @@ from rayrec.eval import (
     tail_share,
     top_k,
 )
+from rayrec.popularity import head_mask
 
 CATS = np.zeros((8, 3), dtype=bool)
 for _item, _cs in enumerate([[0], [0, 1], [1], [2], [0, 1, 2], [0, 2], [1], [2]]):
@@ -104,7 +104,7 @@ def test_ild_of_empty_category_sets_and_single_item_lists():
 
 def test_coverage_tail_and_novelty_by_hand():
     assert catalog_coverage(TOPK, 8) == approx(6 / 8)  # items 6 and 7 never shown
-    tail = long_tail_mask(POP, head_fraction=0.2)  # head = ceil(1.6) = 2 most popular: items 0 (10), 3 (9)
+    tail = ~head_mask(POP, head_fraction=0.2)  # head = ceil(1.6) = 2 most popular: items 0 (10), 3 (9)
     np.testing.assert_array_equal(tail, [0, 1, 1, 0, 1, 1, 1, 1])
     assert tail_coverage(TOPK, tail) == approx(4 / 6)  # tail items shown: 1, 2, 4, 5 of 6
     assert tail_share(TOPK, tail) == approx(5 / 9)  # 2 + 1 + 2 tail slots of 9
@@ -125,10 +125,10 @@ def test_novelty_smooths_never_seen_items_to_one_user():
     np.testing.assert_allclose(novelty(np.array([[6]]), POP, 16), [4.0])
 
 
-def test_long_tail_breaks_popularity_ties_towards_lower_ids():
-    np.testing.assert_array_equal(long_tail_mask(np.array([5, 5, 5, 5, 1]), 0.4), [0, 0, 1, 1, 1])
+def test_head_breaks_popularity_ties_towards_lower_ids():
+    np.testing.assert_array_equal(~head_mask(np.array([5, 5, 5, 5, 1]), 0.4), [0, 0, 1, 1, 1])
     with pytest.raises(ConfigError):
-        long_tail_mask(POP, 1.5)
+        head_mask(POP, 1.5)
 
 
 def test_gini_by_hand():

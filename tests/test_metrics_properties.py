@@ -14,7 +14,6 @@ from rayrec.eval import (
     exposure_gini,
     hit_matrix,
     intra_list_distance,
-    long_tail_mask,
     novelty,
     ranking_report,
     relevant_counts,
@@ -22,6 +21,7 @@ from rayrec.eval import (
     tail_coverage,
     top_k,
 )
+from rayrec.popularity import head_mask
 
 FAST = settings(max_examples=60, deadline=None)
 
@@ -104,7 +104,7 @@ def test_uniform_all_item_lists_cover_everything_with_zero_gini(n_items, repeats
     # every item shown `repeats` times: each user sees the whole catalog in a random order
     rng = np.random.default_rng(seed)
     topk = np.stack([rng.permutation(n_items) for _ in range(repeats)])
-    tail = long_tail_mask(rng.integers(0, 9, n_items))
+    tail = ~head_mask(rng.integers(0, 9, n_items))
     assert catalog_coverage(topk, n_items) == 1.0
     assert tail_coverage(topk, tail) == (1.0 if tail.any() else 0.0)
     assert abs(exposure_gini(topk, n_items)) < 1e-12
@@ -114,7 +114,7 @@ def test_uniform_all_item_lists_cover_everything_with_zero_gini(n_items, repeats
 @given(st.integers(2, 40), st.floats(0.0, 1.0), st.integers(0, 2**32 - 1))
 def test_long_tail_head_has_the_most_popular_items(n_items, head_fraction, seed):
     popularity = np.random.default_rng(seed).integers(0, 20, n_items)
-    tail = long_tail_mask(popularity, head_fraction)
+    tail = ~head_mask(popularity, head_fraction)
     assert (~tail).sum() == int(np.ceil(head_fraction * n_items))
     if tail.any() and (~tail).any():
         assert popularity[~tail].min() >= popularity[tail].max()

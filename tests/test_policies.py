@@ -8,8 +8,8 @@ import pytest
 from rayrec.data import load_dataset, random_holdout
 from rayrec.envs.config import SimConfig
 from rayrec.envs.core import BatchedRecSim
+from rayrec.envs.fitting import fit_response_model
 from rayrec.envs.policies import POLICIES, make_policy
-from rayrec.envs.response import fit_response_model
 from rayrec.envs.rollout import run_sessions
 from rayrec.errors import ConfigError
 from rayrec.eval import dominating_categories

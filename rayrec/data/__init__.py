@@ -1,12 +1,16 @@
-"""Datasets, item catalog, splits and synthetic worlds. Imports nothing else of rayrec's but errors/assets."""
+"""Datasets, item catalog, splits and synthetic worlds.
+
+Imports nothing else of rayrec's but the leaf utilities (errors, assets, popularity).
+"""
 
 from rayrec.data.dataset import Dataset, build_dataset
 from rayrec.data.filters import FilterReport, compact, k_core
-from rayrec.data.imbalance import head_items, long_tail_imbalance
+from rayrec.data.imbalance import long_tail_imbalance
 from rayrec.data.kuairand import load_kuairand
 from rayrec.data.kuairec import load_kuairec
 from rayrec.data.movielens import load_movielens_100k
 from rayrec.data.registry import DATASETS, load_dataset
+from rayrec.data.relevance import default_relevance
 from rayrec.data.splits import Split, leave_last_out, random_holdout, temporal
 from rayrec.data.synthetic import SyntheticConfig, SyntheticWorld, make_world
 from rayrec.data.tabular import load_table_dataset
@@ -20,7 +24,7 @@ __all__ = [
     "SyntheticWorld",
     "build_dataset",
     "compact",
-    "head_items",
+    "default_relevance",
     "k_core",
     "leave_last_out",
     "load_dataset",

@@ -9,6 +9,10 @@ shown this session (DORL's "NX_0" evaluation mode) and items outside the planner
 takes the top k. Because the observation only holds the last H items, a policy remembers what it
 showed in each row itself, and forgets a row when its ``step`` is back to 0 (a new user).
 
+Popularity and random score items with ``rayrec.popularity`` (``popularity_scores``,
+``random_scores``), the same functions the offline ``PopularityRecommender`` and ``RandomRecommender``
+use, so each floor has one implementation; what the policies add is the session-level selection above.
+
 Greedy needs to know who the user is; it gets the users' ids from the caller (the rollout reads them
 from the simulator), which makes it a privileged oracle baseline rather than a deployable policy.
 """
@@ -21,6 +25,7 @@ import numpy as np
 
 from rayrec.envs.response import ResponseModel
 from rayrec.errors import ConfigError
+from rayrec.popularity import popularity_scores, random_scores
 
 _NEG = np.float32(-np.inf)
 
@@ -97,7 +102,7 @@ class RandomPolicy(ReferencePolicy):
     name: ClassVar[str] = "random"
 
     def scores(self, obs: dict[str, np.ndarray], users: np.ndarray) -> np.ndarray:
-        return self.rng.random((len(users), self.n_items), dtype=np.float32)
+        return random_scores(self.rng, len(users), self.n_items)
 
 
 class PopularityPolicy(ReferencePolicy):
@@ -109,11 +114,8 @@ class PopularityPolicy(ReferencePolicy):
         self, categories: np.ndarray, popularity: np.ndarray, slate_size: int = 1, seed: int | None = 0
     ) -> None:
         super().__init__(categories, slate_size, seed)
-        pop = self._check_popularity(popularity)
-        # rank-based scores keep float32 exact and ties deterministic for a given seed
-        order = np.lexsort((self.rng.random(self.n_items), -pop))
-        self._score = np.empty(self.n_items, dtype=np.float32)
-        self._score[order] = np.arange(self.n_items, 0, -1, dtype=np.float32)
+        # rank-based scores keep float32 exact and ties in a random order fixed by the seed
+        self._score = popularity_scores(self._check_popularity(popularity), self.rng)
 
     def scores(self, obs: dict[str, np.ndarray], users: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self._score, (len(users), self.n_items))

@@ -1,7 +1,10 @@
-"""Evaluation: ranking metrics (accuracy, diversity, novelty) and long-term session metrics.
+"""Evaluation: the offline ranking evaluator, ranking metrics (accuracy, diversity, novelty) and
+long-term session metrics.
 
-Imports nothing of rayrec's but ``rayrec.errors``, so every layer (envs, algorithms, serve, tune) can
-use it without cycles. Formulas are in each function's docstring.
+Imports nothing of rayrec's but ``rayrec.errors`` and the leaf ``rayrec.popularity`` (the one head/tail
+split), so every layer (envs, algorithms, serve, tune) can use it without cycles; models and splits
+reach the evaluator through the ``Scorer`` and ``SplitLike`` protocols. Formulas are in each
+function's docstring.
 """
 
 from rayrec.eval.longterm import (
@@ -22,7 +25,6 @@ from rayrec.eval.metrics import (
     hit_matrix,
     hit_rate,
     intra_list_distance,
-    long_tail_mask,
     ndcg,
     novelty,
     precision,
@@ -33,22 +35,36 @@ from rayrec.eval.metrics import (
     tail_share,
     top_k,
 )
+from rayrec.eval.ranking import (
+    RankingResult,
+    Relevance,
+    Scorer,
+    SplitLike,
+    evaluate_ranking,
+    group_by_user,
+    take_rows,
+)
 from rayrec.eval.report import ranking_report, session_report
 
 __all__ = [
     "Ragged",
+    "RankingResult",
+    "Relevance",
+    "Scorer",
+    "SplitLike",
     "SessionStats",
     "as_ragged",
     "catalog_coverage",
     "category_entropy",
     "dominating_categories",
     "entropy_bits",
+    "evaluate_ranking",
     "exclude_seen",
     "exposure_gini",
+    "group_by_user",
     "hit_matrix",
     "hit_rate",
     "intra_list_distance",
-    "long_tail_mask",
     "mean_ci95",
     "ndcg",
     "novelty",
@@ -62,5 +78,6 @@ __all__ = [
     "session_stats",
     "tail_coverage",
     "tail_share",
+    "take_rows",
     "top_k",
 ]

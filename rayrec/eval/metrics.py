@@ -223,24 +223,11 @@ def catalog_coverage(topk: np.ndarray, n_items: int) -> float:
     return float(np.count_nonzero(np.bincount(topk.ravel(), minlength=n_items)) / n_items)
 
 
-def long_tail_mask(popularity: np.ndarray, head_fraction: float = 0.2) -> np.ndarray:
-    """Long-tail items: all but the ⌈head_fraction · n_items⌉ most popular (bool, (n_items,)).
-
-    The head has exactly that many items; ties in popularity are broken towards the lower item id
-    (stable sort) so the split is reproducible even when many items share a count.
-    """
-    if not 0.0 <= head_fraction <= 1.0:
-        raise ConfigError(f"head_fraction={head_fraction} must lie in [0, 1] (0.2 = top 20% is the head)")
-    popularity = np.asarray(popularity)
-    n_head = int(np.ceil(head_fraction * len(popularity)))
-    head = np.argsort(-popularity, kind="stable")[:n_head]
-    tail = np.ones(len(popularity), dtype=bool)
-    tail[head] = False
-    return tail
-
-
 def tail_coverage(topk: np.ndarray, tail: np.ndarray) -> float:
-    """|(∪_u L_u) ∩ T| / |T|: share of long-tail items T recommended to at least one user (0 if T empty)."""
+    """|(∪_u L_u) ∩ T| / |T|: share of long-tail items T recommended to at least one user (0 if T empty).
+
+    T is a bool mask over items, the complement of a head: ``~rayrec.popularity.head_mask(...)``.
+    """
     topk = _check_topk(topk)
     shown = np.bincount(topk.ravel(), minlength=len(tail)) > 0
     n_tail = int(tail.sum())

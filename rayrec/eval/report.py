@@ -21,7 +21,6 @@ from rayrec.eval.metrics import (
     hit_matrix,
     hit_rate,
     intra_list_distance,
-    long_tail_mask,
     ndcg,
     novelty,
     precision,
@@ -31,6 +30,7 @@ from rayrec.eval.metrics import (
     tail_coverage,
     tail_share,
 )
+from rayrec.popularity import head_mask
 
 
 def ranking_report(
@@ -43,13 +43,17 @@ def ranking_report(
     k: int | None = None,
     item_vectors: np.ndarray | None = None,
     head_fraction: float = 0.2,
+    head_items: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Accuracy, diversity and novelty of top-k lists in one dict (formulas in ``rayrec.eval.metrics``).
 
     topk: (U, k') item ids ranked best first, seen items already excluded; the first k columns are
         scored (k defaults to k'). relevant: each user's held-out items (sequence or ``Ragged``).
-    train_popularity: (n_items,) training interaction counts (defines the long tail — all but the
-        top ``head_fraction`` of items — and novelty). categories: (n_items, n_cat) bool multi-hot.
+    train_popularity: (n_items,) training interaction counts (defines novelty and, unless
+        ``head_items`` is given, the long tail: all but the top ``head_fraction`` of items, see
+        ``rayrec.popularity.head_mask``). categories: (n_items, n_cat) bool multi-hot.
+    head_items: (n_items,) bool head fixed elsewhere, e.g. on the untouched training set of a
+        long-tail study (``meta['head_items']``); the tail is its complement.
     item_vectors: if given, ILD uses cosine distance of these vectors instead of genre Jaccard.
 
     HR, NDCG, MRR, P and R are means over users with at least one held-out item (the metrics are
@@ -83,7 +87,12 @@ def ranking_report(
         raise DataError("no user has a held-out item; check the split before evaluating")
     hits = hit_matrix(topk, held_out)[evaluable]
     n_rel = n_relevant[evaluable]
-    tail = long_tail_mask(popularity, head_fraction)
+    if head_items is None:
+        tail = ~head_mask(popularity, head_fraction)
+    else:
+        tail = ~np.asarray(head_items, dtype=bool)
+        if tail.shape != (n_items,):
+            raise DataError(f"head_items must have one flag per item ({n_items}), got shape {tail.shape}")
     ild = (
         intra_list_distance(topk, item_vectors=item_vectors)
         if item_vectors is not None

@@ -1,11 +1,15 @@
-"""Non-learning and classic baselines every new method is compared against."""
+"""Non-learning and classic baselines every new method is compared against, and the harness that
+fits and evaluates them (``run_baselines``)."""
 
+from rayrec.algorithms.baselines.harness import BASELINES, run_baselines, split_dataset
 from rayrec.algorithms.baselines.recommender import Recommender
 from rayrec.algorithms.baselines.simple import PopularityRecommender, RandomRecommender
 
-BASELINES: dict[str, type[Recommender]] = {
-    "popularity": PopularityRecommender,
-    "random": RandomRecommender,
-}
-
-__all__ = ["BASELINES", "PopularityRecommender", "RandomRecommender", "Recommender"]
+__all__ = [
+    "BASELINES",
+    "PopularityRecommender",
+    "RandomRecommender",
+    "Recommender",
+    "run_baselines",
+    "split_dataset",
+]

@@ -1,7 +1,9 @@
 """The offline recommender contract: fit on a training Dataset, then score the whole catalog per user.
 
 Scoring the full catalog (rather than sampled negatives) is what the evaluation protocol asks for
-(DESIGN.md §5: full-catalog ranking excluding seen items), so every recommender exposes ``score``.
+(full-catalog ranking excluding seen items), so every recommender exposes ``score``; that method is
+all ``rayrec.eval.evaluate_ranking`` needs (its ``Scorer`` protocol), so a recommender is evaluated
+without ``eval`` knowing this class.
 """
 
 from __future__ import annotations
