@@ -116,10 +116,13 @@ def _user_error(exc: BaseException) -> BaseException | None:
 
 
 def _fail(message: str) -> None:
+    from rich.markup import escape
+
     from rayrec.cli.console import err_console
 
-    # One line: collapse any newlines a message carries, so scripts can grep it.
-    err_console.print(f"[bold red]error:[/] {' '.join(message.split())}", highlight=False, soft_wrap=True)
+    # One line (newlines collapsed, no wrapping), so scripts can grep it; escaped, so "[x]" survives.
+    text = escape(" ".join(message.split()))
+    err_console.print(f"[bold red]error:[/] {text}", highlight=False, soft_wrap=True)
     sys.exit(2)
 
 
