@@ -160,3 +160,19 @@ def test_evaluator_rejects_bad_scores_and_options() -> None:
         evaluate_ranking(FixedScorer(np.zeros((3, 5))), split, relevance="all", on="train")
     with pytest.raises(ConfigError, match="head_fraction"):
         evaluate_ranking(FixedScorer(np.zeros((3, 5))), split, relevance="all", head_fraction=2.0)
+
+
+def test_group_by_user_and_take_rows_match_python_lists() -> None:
+    from rayrec.eval import group_by_user, take_rows
+
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 7, 60), rng.integers(0, 50, 60)
+    ragged = group_by_user(users, items, 8)  # user 7 has no row
+    rows = np.array([5, 7, 0, 5])
+    picked = take_rows(ragged, rows)
+    for r, u in enumerate(rows):
+        np.testing.assert_array_equal(
+            picked.indices[picked.indptr[r] : picked.indptr[r + 1]], items[users == u]
+        )
+    with pytest.raises(DataError, match="user ids must lie in"):
+        group_by_user(np.array([8]), np.array([0]), 8)
