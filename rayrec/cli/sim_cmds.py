@@ -29,8 +29,17 @@ from rayrec.envs.fitting import FEEDBACK_KINDS, FitConfig
 from rayrec.envs.policies import POLICIES
 from rayrec.envs.quit_models import QUIT_MODELS
 from rayrec.envs.rollout import simulate_policy
+from rayrec.errors import ConfigError
 
-simulator_app = typer.Typer(help="User simulator: fit its response model.", no_args_is_help=True)
+simulator_app = typer.Typer(
+    help="User simulator: fit its response model.", no_args_is_help=True, add_completion=False
+)
+
+
+@simulator_app.callback()
+def _simulator() -> None:
+    """User simulator: fit its response model (a callback keeps ``fit`` a sub-command)."""
+
 
 _DEFAULT_FIT = FitConfig()
 OPTION_OPT = typer.Option(
@@ -141,6 +150,8 @@ def simulate(
     """Run a reference policy in the simulator; print R_tra, R_each, Len, category coverage/entropy and
     MCD with 95% intervals."""
     check_kind(kind)
+    if policy not in POLICIES:  # checked before any fitting
+        raise ConfigError(f"unknown policy {policy!r}; known: {', '.join(POLICIES)}")
     cfg = _fit_config(
         dim=dim, lr=lr, l2=l2, batch_size=fit_batch_size, max_epochs=epochs, patience=patience,
         valid_frac=valid_frac, test_frac=test_frac, feedback=feedback, positive_rating=positive_rating,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from rayrec.envs.quit_models import make_quit_model
 from rayrec.errors import ConfigError
 
 RESPONSE_SAMPLING = ("expected", "bernoulli")
@@ -55,6 +56,7 @@ class SimConfig:
             )
         if self.reward_noise < 0 or self.item_correlation < 0:
             raise ConfigError("reward_noise and item_correlation must be >= 0")
+        make_quit_model(self.quit_model, self.quit_params)  # a bad name or parameter fails here, early
 
     def to_dict(self) -> dict:
         return asdict(self)
