@@ -38,7 +38,7 @@ def assert_user_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
     ("args", "needles"),
     [
         (["data", "info", "no-such-set"], ["unknown dataset 'no-such-set'", "ml-100k"]),
-        (["data", "split", "ml-100k", "--how", "leave-last-out"], ["--how", "leave_last_out, temporal"]),
+        (["data", "split", "ml-100k", "--split", "leave-last-out"], ["--split", "leave_last_out, temporal"]),
         (["data", "info", "ml-100k", "--option", "n_users"], ["--option takes key=value", "'n_users'"]),
         (["data", "info", "ml-100k", "--option", "matrix=big"], ["does not take option", "matrix"]),
         (["data", "split", "ml-100k", "--n-test", "one"], ["--n-test", "rayrec data split --help"]),

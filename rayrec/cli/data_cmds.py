@@ -18,13 +18,13 @@ SPLITS = ("leave_last_out", "temporal")
 
 
 @data_app.command("info")
-def info(name: str = DATASET_ARG, path: Path = PATH_OPT, option: list[str] = OPTION_OPT) -> None:
+def info(dataset: str = DATASET_ARG, path: Path = PATH_OPT, option: list[str] = OPTION_OPT) -> None:
     """Users, items, interactions, density and categories of a dataset."""
     from rayrec.data import load_dataset  # lazy: pandas only when a command runs
 
-    ds = load_dataset(name, path, **parse_key_values(option, "--option", "n_users=1000"))
+    ds = load_dataset(dataset, path, **parse_key_values(option, "--option", "n_users=1000"))
     console.print(
-        render_table(f"dataset {name}", [{"field": k, "value": v} for k, v in ds.summary().items()])
+        render_table(f"dataset {dataset}", [{"field": k, "value": v} for k, v in ds.summary().items()])
     )
     pop = ds.categories.sum(0)
     cats = sorted(zip(ds.category_names, pop), key=lambda x: -x[1])
@@ -33,10 +33,10 @@ def info(name: str = DATASET_ARG, path: Path = PATH_OPT, option: list[str] = OPT
 
 @data_app.command("split")
 def split(
-    name: str = DATASET_ARG,
+    dataset: str = DATASET_ARG,
     path: Path = PATH_OPT,
     option: list[str] = OPTION_OPT,
-    how: str = typer.Option("leave_last_out", help=" | ".join(SPLITS)),
+    split: str = typer.Option("leave_last_out", help=" | ".join(SPLITS)),
     n_valid: int = typer.Option(1, help="leave_last_out: interactions per user for validation"),
     n_test: int = typer.Option(1, help="leave_last_out: interactions per user for test"),
     valid_frac: float = typer.Option(0.1, help="temporal: share of (latest) interactions for validation"),
@@ -46,10 +46,10 @@ def split(
     """Split a dataset and write ``train|valid|test.parquet`` (internal ids) under ``--out``."""
     from rayrec.data import leave_last_out, load_dataset, temporal
 
-    check_choice(how, SPLITS, "--how")  # before loading: a typo should not cost a dataset load
+    check_choice(split, SPLITS, "--split")  # before loading: a typo should not cost a dataset load
     options = parse_key_values(option, "--option", "n_users=1000")
-    ds = load_dataset(name, path, **options)
-    if how == "leave_last_out":
+    ds = load_dataset(dataset, path, **options)
+    if split == "leave_last_out":
         parts = leave_last_out(ds, n_valid=n_valid, n_test=n_test)
     else:
         parts = temporal(ds, valid_frac=valid_frac, test_frac=test_frac)
@@ -59,4 +59,4 @@ def split(
     rows = [
         {"part": k, "interactions": v, "file": str(out / f"{k}.parquet")} for k, v in parts.sizes().items()
     ]
-    console.print(render_table(f"{name} split ({how})", rows))
+    console.print(render_table(f"{dataset} split ({split})", rows))
