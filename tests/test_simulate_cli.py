@@ -22,7 +22,7 @@ from rayrec import assets
 from rayrec.cli import app
 from rayrec.cli.sim_cmds import fit, simulate
 from rayrec.envs.config import SimConfig
-from rayrec.envs.fitting import FitConfig
+from rayrec.envs.feedback import FitConfig
 from rayrec.envs.response import ResponseModel
 
 runner = CliRunner()

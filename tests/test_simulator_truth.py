@@ -23,7 +23,8 @@ from rayrec.envs.artifacts import (
     require_categories,
 )
 from rayrec.envs.config import SimConfig
-from rayrec.envs.fitting import FitConfig, feedback_scale
+from rayrec.envs.feedback import FitConfig, feedback_scale
+from rayrec.envs.registration import create_env, make_env_config
 from rayrec.envs.response import LatentResponseModel, MatrixResponseModel
 from rayrec.envs.rollout import simulate_policy
 from rayrec.errors import ConfigError
@@ -176,3 +177,14 @@ def test_a_dataset_without_categories_is_refused(files):
     bare = load_dataset("csv", files["implicit"])
     with pytest.raises(ConfigError, match="no item categories"):
         require_categories(bare)
+
+
+@pytest.mark.parametrize("kind", ["latent", "matrix"])
+def test_make_env_config_reaches_the_read_kinds(kind):
+    options = {"n_users": 120, "n_items": 80, "n_categories": 6, "mean_interactions": 10}
+    env_config = make_env_config("synthetic", kind=kind, loader_options=options, sim={"seed": 0})
+    assert env_config["response"]["kind"] == kind
+    env = create_env(env_config)
+    obs, _ = env.reset(seed=0)
+    _, reward, *_ = env.step(0)
+    assert env.observation_space.contains(obs) and 0.0 <= reward <= 1.0

@@ -25,7 +25,7 @@ from rayrec.envs.artifacts import (
     require_categories,
 )
 from rayrec.envs.config import RESPONSE_SAMPLING, SimConfig
-from rayrec.envs.fitting import FEEDBACK_KINDS, FitConfig
+from rayrec.envs.feedback import FEEDBACK_KINDS, FitConfig
 from rayrec.envs.policies import POLICIES
 from rayrec.envs.quit_models import QUIT_MODELS
 from rayrec.envs.rollout import simulate_policy
@@ -107,7 +107,14 @@ def fit(
     ]
     if "seconds" in report:
         rows.append({"metric": "seconds", "value": round(report["seconds"], 2)})
-    console.print(render_table(f"{name} response model ({kind}), held-out fit", rows))
+    console.print(render_table(f"{name} response model ({kind}): report", rows))
+    if report.get("observed_share", 1.0) < 0.5:
+        console.print(
+            f"note: only {report['observed_share']:.1%} of the matrix cells are observed; the rest take the "
+            "observed mean, so most of this ground truth is a constant (the matrix kind is meant for a "
+            "fully observed matrix such as KuaiRec's small matrix)",
+            highlight=False,
+        )
     console.print(f"saved to {target}", highlight=False)
 
 

@@ -3,7 +3,7 @@
 Kinds (``RESPONSE_KINDS``):
 
 - ``mf`` / ``two_tower`` — fitted on a random holdout of the dataset (``rayrec.envs.fitting``), on the
-  dataset's feedback scale.
+  dataset's feedback scale (``rayrec.envs.feedback``).
 - ``matrix`` — the dataset's observed cells *are* the ground truth (KuaiRec's fully observed small
   matrix is the intended source): each cell is the mean of its observed feedback normalised to [0, 1]
   on the feedback scale; cells never observed take the mean of the observed cells (DORL's fill). The
@@ -14,7 +14,7 @@ Kinds (``RESPONSE_KINDS``):
 
 The cache directory is ``<cache>/simulators/<dataset>-<kind>-<hash>``, where the hash covers the
 dataset name, its resolved path and that path's size/mtime, the loader options, the kind, every
-:class:`~rayrec.envs.fitting.FitConfig` field and ``FORMAT_VERSION``; the artifact's
+:class:`~rayrec.envs.feedback.FitConfig` field and ``FORMAT_VERSION``; the artifact's
 ``response.json`` records the key itself. So ``rayrec simulator fit ml-100k --dim 8`` writes beside,
 never over, the default model that ``simulate``, the demo and the env use, and two CSVs that share a
 name never share an artifact.
@@ -34,7 +34,7 @@ import pandas as pd
 from rayrec import assets
 from rayrec.data import Dataset, load_dataset, random_holdout
 from rayrec.data.synthetic import SyntheticConfig, make_world
-from rayrec.envs.fitting import FITTED_KINDS, FitConfig, feedback_scale, fit_response_model
+from rayrec.envs.feedback import FITTED_KINDS, FitConfig, feedback_scale
 from rayrec.envs.response import LatentResponseModel, MatrixResponseModel, ResponseModel
 from rayrec.errors import AssetError, ConfigError
 
@@ -166,6 +166,8 @@ def build_response_model(ds: Dataset, kind: str = "mf", fit: FitConfig | None = 
         return matrix_from_dataset(ds, fit)
     if kind == "latent":
         return latent_from_dataset(ds)
+    from rayrec.envs.fitting import fit_response_model  # torch, only when a model is trained
+
     train, test = random_holdout(ds, test_frac=fit.test_frac, seed=fit.seed)
     model, _ = fit_response_model(train, test, kind=kind, **fit.to_dict())
     return model

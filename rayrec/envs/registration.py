@@ -26,7 +26,7 @@ from rayrec.data.registry import load_dataset
 from rayrec.envs.artifacts import cached_response_model, require_categories
 from rayrec.envs.config import SimConfig
 from rayrec.envs.core import encode_user_features
-from rayrec.envs.fitting import FitConfig
+from rayrec.envs.feedback import FitConfig
 from rayrec.envs.recsim_env import RecSimEnv
 from rayrec.envs.recsim_vector_env import RecSimVectorEnv
 from rayrec.envs.response import ResponseModel
