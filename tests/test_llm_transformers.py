@@ -26,12 +26,15 @@ def backend() -> TransformersBackend:
     return b
 
 
-def _naive_logprob(b: TransformersBackend, prompt: str, choice: str) -> float:
-    """Reference: one full forward pass over prompt+choice, no cache, no padding."""
+def _naive_logprob(b: TransformersBackend, prompt: str, choice: str, end: bool = True) -> float:
+    """Reference: one full forward pass over prompt + choice + end-of-turn token, no cache, no padding
+    (``end=False``: the old prefix-only score of prompt + choice)."""
     text = b.chat_text(prompt)
     prompt_ids = b._encode(text)
     ids = b._encode(text + choice)
     start = next(j for j in range(len(ids)) if j >= len(prompt_ids) or ids[j] != prompt_ids[j])
+    if end:
+        ids = ids + b._encode(b.end_of_turn)
     with torch.inference_mode():
         logp = torch.log_softmax(b.model(input_ids=torch.tensor([ids])).logits.double(), dim=-1)[0]
     return float(sum(logp[j - 1, ids[j]] for j in range(start, len(ids))))
@@ -172,3 +175,96 @@ def test_bulk_distributions_map_back_to_catalog_ids(backend: TransformersBackend
     for got_ids, probs in result:
         assert sorted(got_ids.tolist()) == sorted(ids) and abs(probs.sum() - 1) < 1e-12
     np.testing.assert_allclose(result[2][1], to_distribution(single), atol=1e-5, rtol=0)
+
+
+def test_end_of_turn_comes_from_the_chat_template(backend: TransformersBackend) -> None:
+    assert backend.end_of_turn == "<|im_end|>" and len(backend._encode(backend.end_of_turn)) == 1
+    assert backend.own_head, "SmolLM2's plain LM head must pass the load-time check"
+    tok = backend._tokenise("Pick a colour.", ["red"])
+    assert tok.full_ids[0][-1] == backend.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert (
+        tok.n_tokens()[0]
+        == len(backend._encode(backend.chat_text("Pick a colour.") + "red"))
+        - len(backend._encode(backend.chat_text("Pick a colour.")))
+        + 1
+    )
+
+
+def _catalog_prefix_pair() -> tuple[str, str]:
+    """A real ML-100K pair where one title is the other's start: "Die Hard" / "Die Hard 2"."""
+    from rayrec.data import load_dataset
+
+    titles = set(load_dataset("ml-100k").item_titles)
+    assert {"Die Hard", "Die Hard 2"} <= titles
+    return "Die Hard", "Die Hard 2"
+
+
+@pytest.mark.parametrize("pair", [("Alien", "Alien 3"), "catalog"])
+def test_a_title_that_prefixes_another_is_no_longer_favoured_by_construction(
+    backend: TransformersBackend, pair
+) -> None:
+    short, long = _catalog_prefix_pair() if pair == "catalog" else pair
+    prompt = f"Reply with exactly this title: {long}"
+    text = backend.chat_text(prompt)
+    n = len(backend._encode(text))
+    short_ids, long_ids = backend._encode(text + short)[n:], backend._encode(text + long)[n:]
+    assert long_ids[: len(short_ids)] == short_ids, "the pair must be a token-prefix pair"
+    got = backend.score_choices([prompt, "Which movie should I watch next?"], [[short, long]] * 2)
+    for p, scores in zip([prompt, "Which movie should I watch next?"], got):
+        # Still exactly the model's likelihood of the whole answer: prompt + choice + end token.
+        want = np.array([_naive_logprob(backend, p, c) for c in (short, long)])
+        np.testing.assert_allclose(scores, want, atol=1e-4, rtol=0)
+        prefix_only = np.array([_naive_logprob(backend, p, c, end=False) for c in (short, long)])
+        assert prefix_only[0] >= prefix_only[1], "prefix-only scoring favours the shorter by construction"
+        assert np.all(np.abs(scores - prefix_only) > 1e-3), "the end token must change every score"
+    # Asked for the longer title, the model now prefers it; prefix-only scoring could never say so.
+    assert got[0][1] > got[0][0]
+
+
+def test_prompt_over_the_context_is_a_config_error(backend: TransformersBackend) -> None:
+    long_prompt = "movie " * (backend.max_len + 10)
+    with pytest.raises(ConfigError, match="token context"):
+        backend.score_choices([long_prompt], [["Drama"]])
+
+
+def test_own_lm_head_applies_soft_capping_like_the_models_forward(
+    backend: TransformersBackend, tmp_path
+) -> None:
+    """A tiny random Gemma 2 (final_logit_softcapping) with SmolLM2's tokenizer: the head we apply must
+    give the model's own logits, and scores must equal a naive full forward, on both head paths."""
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    cfg = Gemma2Config(
+        vocab_size=len(backend.tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        final_logit_softcapping=2.0,  # small, so the cap changes the logits a lot
+        max_position_embeddings=1024,
+        pad_token_id=backend.tokenizer.pad_token_id,
+        eos_token_id=backend.tokenizer.eos_token_id,
+        bos_token_id=backend.tokenizer.bos_token_id,
+    )
+    torch.manual_seed(0)
+    tiny = Gemma2ForCausalLM(cfg)
+    with torch.no_grad():  # random init gives logits near 0, where a cap of 2 changes nothing
+        tiny.get_output_embeddings().weight.mul_(50.0)
+    tiny.save_pretrained(tmp_path)
+    backend.tokenizer.save_pretrained(tmp_path)
+    gemma = make_backend("transformers", model=str(tmp_path), device="cpu")
+    assert gemma.own_head and gemma.end_of_turn == "<|im_end|>"
+    ids = torch.tensor([gemma._encode(gemma.chat_text("Pick a colour.") + "red")])
+    with torch.inference_mode():
+        hidden = gemma.model.get_decoder()(input_ids=ids).last_hidden_state
+        bare = gemma.model.get_output_embeddings()(hidden)
+        full = gemma.model(input_ids=ids).logits
+        assert (bare - full).abs().max() > 1.0, "soft-capping must matter for this check to mean anything"
+        torch.testing.assert_close(gemma._logits(hidden), full, atol=1e-5, rtol=0)
+    want = [np.array([_naive_logprob(gemma, p, c) for c in cs]) for p, cs in zip(PROMPTS, CHOICES)]
+    for own_head in (True, False):  # False: the fallback through the model's own forward
+        gemma.own_head = own_head
+        for got, w in zip(gemma.score_choices(PROMPTS, CHOICES), want):
+            np.testing.assert_allclose(got, w, atol=1e-4, rtol=0)

@@ -3,6 +3,10 @@
 Scoring the allowed answers (instead of parsing free text) is what keeps a small model useful and
 the answer inside the catalog: the model can only redistribute mass over the choices it is given.
 
+A choice is scored as a *whole* answer: its tokens followed by the chat template's end-of-turn token.
+Scored as the mere start of an answer, a title whose tokens are a prefix of another's ("Alien" /
+"Alien 3") would always score at least as high as the longer one, whatever the user likes.
+
 Length normalisation is a named choice, not a hidden one. The default is the **sum** of the choice's
 token log-probs, i.e. the model's true likelihood of the whole answer, which is what the spec asks
 for. It penalises long answers (``"Children's"`` costs more tokens than ``"War"``), so
@@ -68,7 +72,8 @@ class ChoiceTokens:
 
     ``prefix_len`` is the part shared by the prompt and every prompt+choice tokenisation (normally the
     whole prompt; shorter only if a choice merges with the prompt's last token). A choice's scored
-    tokens are those from ``starts[c]`` on: exactly the tokens that differ from the prompt alone.
+    tokens are those from ``starts[c]`` on: the tokens that differ from the prompt alone, then the
+    end-of-turn token(s) that close the answer.
     """
 
     prompt_ids: list[int]
@@ -77,7 +82,7 @@ class ChoiceTokens:
     prefix_len: int
 
     def n_tokens(self) -> np.ndarray:
-        """Scored tokens per choice (for mean-per-token normalisation)."""
+        """Scored tokens per choice, the end-of-turn token included (for mean-per-token normalisation)."""
         return np.array([len(f) - s for f, s in zip(self.full_ids, self.starts)], dtype=np.int64)
 
 
@@ -89,11 +94,16 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
-def tokenise_choices(encode: Callable[[str], list[int]], text: str, choices: Sequence[str]) -> ChoiceTokens:
-    """Tokenise ``text`` and ``text + choice`` so a choice's tokens are exactly those after the prompt.
+def tokenise_choices(
+    encode: Callable[[str], list[int]], text: str, choices: Sequence[str], end_ids: Sequence[int] = ()
+) -> ChoiceTokens:
+    """Tokenise ``text`` and ``text + choice`` so a choice's tokens are exactly those after the prompt,
+    followed by ``end_ids`` (the chat template's end-of-turn token, see ``chat.end_of_turn``).
 
     Tokenising the choice alone would be wrong where a tokenizer merges across the boundary; comparing
-    the two tokenisations finds the boundary whatever the tokenizer does.
+    the two tokenisations finds the boundary whatever the tokenizer does. The end token is appended as
+    ids, after the choice's own tokens, exactly where the model would emit it to close its answer; it is
+    what keeps a choice from being scored as the mere start of a longer one.
     """
     if len(choices) == 0:
         raise ConfigError("score_choices needs at least one choice per prompt")
@@ -104,7 +114,7 @@ def tokenise_choices(encode: Callable[[str], list[int]], text: str, choices: Seq
         start = _common_prefix(prompt_ids, ids)
         if start == len(ids):
             raise ConfigError(f"choice {choice!r} adds no tokens to the prompt; use a non-empty answer")
-        full_ids.append(ids)
+        full_ids.append([*ids, *end_ids])
         starts.append(start)
     # At least one prompt token must stay in the prefix: its logits score the first choice token.
     return ChoiceTokens(prompt_ids, full_ids, starts, prefix_len=max(1, min(starts)))

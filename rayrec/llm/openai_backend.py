@@ -1,7 +1,10 @@
 """Backend for any OpenAI-compatible server: vLLM's, Ollama's, Ray Serve LLM's, or our planner's own route.
 
 Scoring uses ``/v1/completions`` with ``echo=true, logprobs=0, max_tokens=0`` on the text
-``chat(prompt) + choice``: the server returns every token's log-prob and we sum those of the choice. A
+``chat(prompt) + choice + end_of_turn``: the server returns every token's log-prob and we sum those of
+the choice and of the end-of-turn token that closes it (as every backend does, see ``choice_scoring``).
+The end-of-turn text comes from the tokenizer's chat template, else from ``chat_format`` (ChatML's
+``<|im_end|>``); the server must parse it as its special token, as HF tokenizers and vLLM do. A
 completions endpoint sees raw text, so the chat template is applied here, from the model's tokenizer
 (``tokenizer=``: HF id, local directory or ``.gguf`` file) or from a ChatML format string; use the same
 one the server's model was trained with, or the scores are of a prompt the model never expected.
@@ -26,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from rayrec.errors import ConfigError, RayrecError
-from rayrec.llm.chat import chat_text, new_stats
+from rayrec.llm import chat
+from rayrec.llm.chat import chat_text, end_of_turn_from_format, new_stats
 
 # SmolLM2-Instruct's template (ChatML with its default system line): the embedded model's format.
 SMOLLM2_CHAT_FORMAT = (
@@ -54,6 +58,7 @@ class OpenAIBackend:
         max_retries: int = 4,
         backoff_s: float = 0.5,
         texts_per_request: int = 32,
+        end_of_turn: str | None = None,
     ) -> None:
         if "{prompt}" not in chat_format:
             raise ConfigError("chat_format must contain '{prompt}' where the user message goes")
@@ -70,6 +75,14 @@ class OpenAIBackend:
         self.backoff_s = backoff_s
         self.texts_per_request = texts_per_request
         self._tokenizer = _load_tokenizer(tokenizer) if tokenizer is not None else None
+        # None: the template's own marker; "" scores choices as bare prefixes (not recommended).
+        if end_of_turn is None:
+            end_of_turn = (
+                chat.end_of_turn(self._tokenizer)
+                if self._tokenizer is not None
+                else end_of_turn_from_format(chat_format)
+            )
+        self.end_of_turn = end_of_turn
         # prefix_tokens_reused stays 0: the server may cache prefixes but does not tell us.
         self.stats = new_stats("requests", "retries")
 
@@ -87,7 +100,9 @@ class OpenAIBackend:
             if len(chs) == 0:
                 raise ConfigError("score_choices needs at least one choice per prompt")
             context = self.chat_text(prompt)
-            rows += [(i, j, context + c, len(context)) for j, c in enumerate(chs)]
+            if any(not c for c in chs):
+                raise ConfigError("choices must be non-empty answers; an empty one adds no tokens")
+            rows += [(i, j, context + c + self.end_of_turn, len(context)) for j, c in enumerate(chs)]
         out = [np.zeros(len(c), dtype=np.float64) for c in choices]
         for k in range(0, len(rows), self.texts_per_request):
             chunk = rows[k : k + self.texts_per_request]

@@ -1,12 +1,19 @@
 """In-process backend on Hugging Face transformers: the embedded SmolLM2 on CPU, or any HF model on GPU.
 
-Choice scoring shares the prompt's KV cache: one forward pass over the (chat-templated) prompts keeps
-only the last position's logits, which score every choice's first token; the choices' remaining tokens
-then run as one right-padded batch on top of the prompts' cached keys and values (the cache is indexed
-along the batch dimension, one row per choice). A choice's last token is never fed, since nothing is
-predicted from it, so one-token answers cost no second pass; the LM head runs only where a choice
-token is predicted. With 19 genre names after a 300-token prompt that is ~19× fewer prompt tokens
-than scoring every prompt+choice from scratch; ``stats["prefix_tokens_reused"]`` counts the saving.
+Choice scoring scores each choice as a whole answer, i.e. followed by the chat template's end-of-turn
+token (``chat.end_of_turn``), and shares the prompt's KV cache: one forward pass over the
+(chat-templated) prompts keeps only the last position's logits, which score every choice's first
+token; the choices' remaining tokens then run as one right-padded batch on top of the prompts' cached
+keys and values (the cache is indexed along the batch dimension, one row per choice). The end token is
+never fed, since nothing is predicted from it; the LM head runs only where a choice token is predicted.
+With 19 genre names after a 300-token prompt that is ~19× fewer prompt tokens than scoring every
+prompt+choice from scratch; ``stats["prefix_tokens_reused"]`` counts the saving.
+
+Applying the LM head ourselves must give what the model's own forward gives: the config's logit
+scaling and soft-capping (Cohere's ``logit_scale``, Granite's ``logits_scaling``, Gemma's
+``final_logit_softcapping``) are applied, and a check at load time compares the two paths on a few
+tokens; a model whose head does anything else (the check fails, ``own_head`` is False) is scored
+through its own forward instead.
 
 Threads: ``num_threads=None`` keeps ``torch.get_num_threads()``. On a CPU shared with other busy
 processes, ask for no more threads than free cores: OpenMP's spin-waiting made a 2-thread scoring
@@ -27,7 +34,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from rayrec import assets
 from rayrec.errors import AssetError, ConfigError
-from rayrec.llm.chat import chat_text, new_stats
+from rayrec.llm.chat import chat_text, end_of_turn, new_stats
 from rayrec.llm.choice_scoring import ChoiceTokens, tokenise_choices
 
 EMBEDDED_MODEL_ID = "smollm2-135m-instruct-gguf"
@@ -92,6 +99,34 @@ class TransformersBackend:
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.stats = new_stats()
+        self.end_of_turn = end_of_turn(self.tokenizer)
+        self._end_ids = self._encode(self.end_of_turn) if self.end_of_turn else []
+        self.max_len = int(getattr(self.model.config, "max_position_embeddings", 0) or 0) or None
+        self.own_head = self._own_head_matches_forward()
+
+    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The LM head on decoder states, with the output transforms the model's forward applies."""
+        cfg = self.model.config
+        logits = self.model.get_output_embeddings()(hidden)
+        if getattr(cfg, "logit_scale", None) is not None:  # Cohere
+            logits = logits * cfg.logit_scale
+        if getattr(cfg, "logits_scaling", None) is not None:  # Granite
+            logits = logits / cfg.logits_scaling
+        if getattr(cfg, "final_logit_softcapping", None) is not None:  # Gemma 2/3
+            cap = cfg.final_logit_softcapping
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
+    @torch.inference_mode()
+    def _own_head_matches_forward(self) -> bool:
+        """Whether ``_logits`` on the decoder's states reproduces the model's own forward (a few tokens)."""
+        ids = torch.tensor([self._encode(self.chat_text("Which genre?")) + self._encode("Drama")])
+        ids = ids.to(self.device)
+        want = torch.log_softmax(self.model(input_ids=ids).logits.double(), dim=-1)
+        hidden = self.model.get_decoder()(input_ids=ids).last_hidden_state
+        got = torch.log_softmax(self._logits(hidden).double(), dim=-1)
+        tol = 1e-3 if self.model.dtype == torch.float32 else 5e-2
+        return bool(torch.allclose(got, want, atol=tol, rtol=0))
 
     # ---- text → tokens -------------------------------------------------------------------------
 
@@ -103,7 +138,14 @@ class TransformersBackend:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def _tokenise(self, prompt: str, choices: Sequence[str]) -> ChoiceTokens:
-        return tokenise_choices(self._encode, self.chat_text(prompt), choices)
+        tok = tokenise_choices(self._encode, self.chat_text(prompt), choices, self._end_ids)
+        longest = max(len(ids) for ids in tok.full_ids)
+        if self.max_len is not None and longest > self.max_len:
+            raise ConfigError(
+                f"prompt + choice is {longest} tokens, over {self.model_id}'s {self.max_len}-token context; "
+                "shorten the prompt (fewer history rows or candidates)"
+            )
+        return tok
 
     def choice_token_counts(
         self, prompts: Sequence[str], choices: Sequence[Sequence[str]]
@@ -228,13 +270,17 @@ class TransformersBackend:
         )
         # The decoder alone, then the LM head only where a choice token is predicted: padded and
         # unscored positions would otherwise cost as much LM-head work as the real ones.
-        hidden = self.model.get_decoder()(
-            input_ids=feed_ids.to(self.device),
-            attention_mask=torch.cat([prefix_mask[src], feed_mask], dim=1).to(self.device),
-            position_ids=positions.to(self.device),
-            past_key_values=cache,
-            use_cache=True,
-        ).last_hidden_state  # (R, C, H)
+        inputs = {
+            "input_ids": feed_ids.to(self.device),
+            "attention_mask": torch.cat([prefix_mask[src], feed_mask], dim=1).to(self.device),
+            "position_ids": positions.to(self.device),
+            "past_key_values": cache,
+            "use_cache": True,
+        }
+        if self.own_head:
+            hidden = self.model.get_decoder()(**inputs).last_hidden_state  # (R, C, H)
+        else:  # the model's head does more than _logits knows: let its forward compute every position
+            all_logits = self.model(**inputs).logits  # (R, C, V)
         self.stats["forward_passes"] += 1
         self.stats["choice_tokens"] += int(feed_mask.sum())
         # Fed token k of row r sits at absolute position L+k and predicts token L+k+1; keep the k whose
@@ -246,7 +292,7 @@ class TransformersBackend:
                 row_idx.append(r)
                 pos_idx.append(k)
                 targets.append(ids[t.prefix_len + k + 1])
-        logits = self.model.get_output_embeddings()(hidden[row_idx, pos_idx])  # (N, V)
+        logits = self._logits(hidden[row_idx, pos_idx]) if self.own_head else all_logits[row_idx, pos_idx]
         logp = torch.log_softmax(logits.double(), dim=-1)
         tok_logp = logp.gather(-1, torch.tensor(targets, device=self.device)[:, None])[:, 0].cpu()  # (N,)
         for r, lp in zip(row_idx, tok_logp.tolist()):
@@ -270,9 +316,12 @@ class TransformersBackend:
             raise ConfigError(f"temperature must be ≥ 0, not {temperature}")
         if not prompts:
             return []
-        self.tokenizer.padding_side = "left"
-        enc = self.tokenizer(
-            [self.chat_text(p) for p in prompts], return_tensors="pt", padding=True, add_special_tokens=False
+        enc = self.tokenizer(  # padding_side per call: the tokenizer's own setting stays untouched
+            [self.chat_text(p) for p in prompts],
+            return_tensors="pt",
+            padding=True,
+            padding_side="left",
+            add_special_tokens=False,
         ).to(self.device)
         sampling = {"do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0}
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):

@@ -1,9 +1,11 @@
 """GPU backend on ``vllm.LLM``: the same two calls as the transformers backend, at engine speed.
 
-Scoring sends every prompt+choice as a token-id prompt with ``prompt_logprobs`` and sums the log-probs
-of the choice's tokens. vLLM's automatic prefix caching shares the prompt's KV blocks across the
-choices (the role the explicit cache expansion plays in the transformers backend); the engine reports
-how many prompt tokens hit that cache, and ``stats["prefix_tokens_reused"]`` adds them up.
+Scoring sends every prompt+choice+end-of-turn as a token-id prompt with ``prompt_logprobs`` and sums
+the log-probs of the choice's tokens and of the chat template's end-of-turn token that closes the
+answer (as every backend does, see ``choice_scoring``). vLLM's automatic prefix caching shares the
+prompt's KV blocks across the choices (the role the explicit cache expansion plays in the transformers
+backend); the engine reports how many prompt tokens hit that cache, and
+``stats["prefix_tokens_reused"]`` adds them up.
 
 vLLM is imported only when this backend is built: it is a CUDA wheel in the optional ``vllm`` extra.
 """
@@ -16,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from rayrec.errors import ConfigError
-from rayrec.llm.chat import chat_text, new_stats
+from rayrec.llm.chat import chat_text, end_of_turn, new_stats
 from rayrec.llm.choice_scoring import ChoiceTokens, tokenise_choices
 
 
@@ -64,6 +66,8 @@ class VLLMBackend:
         )
         self.tokenizer = self.llm.get_tokenizer()
         self.stats = new_stats()
+        self.end_of_turn = end_of_turn(self.tokenizer)
+        self._end_ids = self._encode(self.end_of_turn) if self.end_of_turn else []
 
     def chat_text(self, prompt: str) -> str:
         return chat_text(self.tokenizer, prompt, self.system_prompt)
@@ -76,7 +80,7 @@ class VLLMBackend:
     ) -> list[np.ndarray]:
         """Tokens each choice costs after its prompt (for mean-per-token length normalisation)."""
         return [
-            tokenise_choices(self._encode, self.chat_text(p), c).n_tokens()
+            tokenise_choices(self._encode, self.chat_text(p), c, self._end_ids).n_tokens()
             for p, c in zip(prompts, choices, strict=True)
         ]
 
@@ -87,7 +91,8 @@ class VLLMBackend:
                 f"{len(prompts)} prompts but {len(choices)} choice lists; pass one list per prompt"
             )
         toks: list[ChoiceTokens] = [
-            tokenise_choices(self._encode, self.chat_text(p), c) for p, c in zip(prompts, choices)
+            tokenise_choices(self._encode, self.chat_text(p), c, self._end_ids)
+            for p, c in zip(prompts, choices)
         ]
         requests = [{"prompt_token_ids": ids} for t in toks for ids in t.full_ids]
         too_long = [
