@@ -35,6 +35,13 @@ sys.exit(0 if any(n.startswith(("nvidia-", "cuda-", "triton")) or "+cu" in v for
 endef
 export PLAN_HAS_CUDA
 
+# Exit 0 when the venv's pip has `install --dry-run --report` (pip >= 22.2; Ubuntu 22.04 ships 22.0).
+define PIP_HAS_REPORT
+import sys, pip
+sys.exit(tuple(int(p) for p in pip.__version__.split(".")[:2]) < (22, 2))
+endef
+export PIP_HAS_REPORT
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	@variant="$(TORCH)"; \
@@ -44,7 +51,7 @@ $(STAMP): pyproject.toml
 	case "$$variant" in \
 	cuda) echo "torch $(TORCH_VERSION): the configured index's build (TORCH=$(TORCH) -> cuda)"; \
 	  $(PIP) install -q torch==$(TORCH_VERSION) ;; \
-	cpu) $(PIP) install -q "pip>=22.2" && \
+	cpu) { $(BIN)/python -c "$$PIP_HAS_REPORT" || $(PIP) install -q "pip>=22.2"; } && \
 	  $(PIP) install -q --dry-run --ignore-installed --report $(VENV)/torch-plan.json torch==$(TORCH_VERSION) \
 	    2>/dev/null || rm -f $(VENV)/torch-plan.json; \
 	  if [ -f $(VENV)/torch-plan.json ] && $(BIN)/python -c "$$PLAN_HAS_CUDA" < $(VENV)/torch-plan.json; then \

@@ -57,17 +57,17 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def load_command(name: str) -> TyperCommand:
-    """Import the module behind ``name`` and build its click command."""
+def load_command(name: str) -> TyperCommand | TyperGroup:
+    """Import the module behind ``name`` and build its click command, as ``add_typer``/``command`` would."""
     module, attr, _ = LAZY_COMMANDS[name]
     target = getattr(importlib.import_module(module), attr)
-    if not isinstance(target, typer.Typer):
-        single = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
-        single.command(name)(target)
-        target = single
-    cmd = typer.main.get_command(target)
-    cmd.name = name
-    return cmd
+    parent = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    parent.callback()(lambda: None)  # always a group, so the entry is found by name below
+    if isinstance(target, typer.Typer):
+        parent.add_typer(target, name=name)
+    else:
+        parent.command(name)(target)
+    return typer.main.get_command(parent).commands[name]
 
 
 class LazyGroup(TyperGroup):
