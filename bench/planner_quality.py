@@ -38,7 +38,7 @@ def main() -> None:
 
     from rayrec.cli.console import console, render_table
     from rayrec.data import load_dataset
-    from rayrec.llm.prompts import category_history, planner_prompt
+    from rayrec.llm.prompts import category_stats, planner_prompt
     from rayrec.serve.planner import PlannerConfig, deploy
     from rayrec.serve.planner_client import PlannerClient
 
@@ -67,7 +67,7 @@ def main() -> None:
             for g in np.flatnonzero(ds.categories[item]):
                 shown.append(names[g])
                 rewards.append(float(rating) / 5.0)
-        prompts.append(planner_prompt(category_history(shown, rewards), [], names))
+        prompts.append(planner_prompt(category_stats(shown, rewards), [], names))
         targets.append(set(np.flatnonzero(ds.categories[seqs[u][-1]])))
         counts = ds.categories[items].sum(0) + genre_pop / (genre_pop.max() + 1)  # ties by popularity
         recent_tops.append(set(np.argsort(-counts, kind="stable")[:TOP]))

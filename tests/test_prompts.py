@@ -15,7 +15,8 @@ from rayrec.llm.prompts import (
     CategoryStat,
     RatedTitle,
     SessionSummary,
-    category_history,
+    category_stats,
+    disambiguate_titles,
     planner_prompt,
     quote,
     reference_prompt,
@@ -44,7 +45,7 @@ def test_quote_never_breaks_out_of_the_data_block(s: str) -> None:
 
 
 def test_planner_prompt_shows_history_reflections_and_sorted_candidates() -> None:
-    history = category_history(["Drama", "Drama", "Comedy"], [1.0, 0.0, 0.5])
+    history = category_stats(["Drama", "Drama", "Comedy"], [1.0, 0.0, 0.5])
     assert history == (CategoryStat("Drama", 2, 0.5), CategoryStat("Comedy", 1, 0.5))
     p = planner_prompt(history, ["Users tire of Drama."], ["Sci-Fi", "Comedy", "Drama"], [7, 3, 5])
     assert p.choices == ("Comedy", "Drama", "Sci-Fi") and p.ids == (3, 5, 7)
@@ -83,8 +84,40 @@ def test_reflection_prompt_and_template_use_the_same_facts() -> None:
 
 def test_bad_candidates_raise_with_a_hint() -> None:
     with pytest.raises(ConfigError, match="unique"):
-        reference_prompt([], ["Heat", "Heat"])
+        planner_prompt([], [], ["Drama", "Drama"])
     with pytest.raises(ConfigError, match="one id per candidate"):
         planner_prompt([], [], ["Drama"], [1, 2])
     with pytest.raises(ConfigError, match="at least one candidate"):
         planner_prompt([], [], [])
+
+
+def test_duplicate_titles_get_the_year_then_the_id_and_unique_ones_stay_bare() -> None:
+    titles = ["Heat", "Heat", "Alien", "Chasing Amy", "Chasing Amy"]
+    got = disambiguate_titles(titles, [1995, 1986, 1979, 1997, 1997], [10, 11, 12, 245, 267])
+    assert got == [
+        "Heat (1995)",
+        "Heat (1986)",
+        "Alien",
+        "Chasing Amy (1997, item 245)",
+        "Chasing Amy (1997, item 267)",
+    ]
+    assert disambiguate_titles(["Heat", "Heat"], None, [3, 4]) == ["Heat (item 3)", "Heat (item 4)"]
+    p = reference_prompt(
+        [RatedTitle("Alien", 5, 1979)], ["Heat", "Heat", "Alien 3"], [7, 8, 9], [1995, 1986, 1992]
+    )
+    assert p.choices == ("Alien 3", "Heat (1986)", "Heat (1995)") and p.ids == (9, 8, 7)
+    assert '["Alien (1979)", 5]' in _data_block(p.text)
+    with pytest.raises(ConfigError, match="one year per title"):
+        disambiguate_titles(["Heat"], [1995, 1986])
+
+
+def test_duplicate_titles_in_the_ml100k_catalog_all_become_distinct_choices() -> None:
+    from rayrec.data import load_dataset
+
+    ds = load_dataset("ml-100k")
+    titles = list(ds.item_titles)
+    assert len(set(titles)) < len(titles), "ML-100K lists some titles more than once"
+    names = disambiguate_titles(titles, ds.item_years.tolist(), list(range(len(titles))))
+    assert len(set(names)) == len(names)
+    p = reference_prompt([], titles[:200], list(range(200)), ds.item_years[:200].tolist())
+    assert len(p.choices) == 200 and sorted(p.ids) == list(range(200))

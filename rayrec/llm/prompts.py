@@ -42,10 +42,15 @@ class CategoryStat:
 
 @dataclass(frozen=True)
 class RatedTitle:
-    """An item the user interacted with, by title, with the rating given (e.g. 1–5)."""
+    """An item the user interacted with, by title, with the rating given (e.g. 1–5) and, when known,
+    the release year (shown as ``"Title (year)"``; -1 = unknown)."""
 
     title: str
     rating: float
+    year: int = -1
+
+    def label(self) -> str:
+        return f"{self.title} ({self.year})" if self.year >= 0 else self.title
 
 
 @dataclass(frozen=True)
@@ -95,8 +100,42 @@ def _sorted_candidates(
     return tuple(n for n, _ in pairs), tuple(int(i) for _, i in pairs)
 
 
-def category_history(shown: Sequence[str], rewards: Sequence[float]) -> tuple[CategoryStat, ...]:
-    """Aggregate a session's (category shown, reward) steps into history rows, in first-shown order."""
+def disambiguate_titles(
+    titles: Sequence[str], years: Sequence[int] | None = None, ids: Sequence[int] | None = None
+) -> list[str]:
+    """Titles made unique for a choice list: a title that occurs more than once gets its year
+    (``"Heat (1995)"`` vs ``"Heat (1986)"``), and if title and year still collide (a catalog listing one
+    movie twice, as ML-100K does) the catalog id as well (``"Chasing Amy (1997, item 245)"``).
+
+    Unique titles stay bare, so a prompt reads like the catalog; a choice scored by the model must
+    name one item only, or the two items would share one probability.
+    """
+    if years is not None and len(years) != len(titles):
+        raise ConfigError(f"{len(titles)} titles but {len(years)} years; one year per title (-1: unknown)")
+    if ids is not None and len(ids) != len(titles):
+        raise ConfigError(f"{len(titles)} titles but {len(ids)} ids; pass one id per title")
+    ids = list(range(len(titles))) if ids is None else list(ids)
+    years = [-1] * len(titles) if years is None else [int(y) for y in years]
+    counts: dict[str, int] = {}
+    for t in titles:
+        counts[t] = counts.get(t, 0) + 1
+    with_year = [f"{t} ({y})" if counts[t] > 1 and y >= 0 else t for t, y in zip(titles, years)]
+    counts = {}
+    for t in with_year:
+        counts[t] = counts.get(t, 0) + 1
+    out = []
+    for t, y, i in zip(with_year, years, ids):
+        if counts[t] > 1:
+            t = f"{t[:-1]}, item {i})" if y >= 0 and t.endswith(f"({y})") else f"{t} (item {i})"
+        out.append(t)
+    return out
+
+
+def category_stats(shown: Sequence[str], rewards: Sequence[float]) -> tuple[CategoryStat, ...]:
+    """Aggregate a session's (category shown, reward) steps into history rows, in first-shown order.
+
+    (Not the env's ``category_history()``, which returns per-category arrays over the whole catalog.)
+    """
     if len(shown) != len(rewards):
         raise ConfigError(f"{len(shown)} categories but {len(rewards)} rewards")
     totals: dict[str, list[float]] = {}
@@ -139,12 +178,19 @@ def reference_prompt(
     recent: Sequence[RatedTitle],
     candidates: Sequence[str],
     candidate_ids: Sequence[int] | None = None,
+    candidate_years: Sequence[int] | None = None,
 ) -> ChoicePrompt:
-    """LAAC's reference policy π_LLM: which candidate title the user will enjoy next."""
-    names, ids = _sorted_candidates(candidates, candidate_ids)
+    """LAAC's reference policy π_LLM: which candidate title the user will enjoy next.
+
+    Candidates with the same title are told apart by ``candidate_years`` (see ``disambiguate_titles``),
+    so each choice names one item.
+    """
+    names, ids = _sorted_candidates(
+        disambiguate_titles(candidates, candidate_years, candidate_ids), candidate_ids
+    )
     data = _data_block(
         {
-            "recently watched (title, rating 1-5)": [[r.title, r.rating] for r in recent],
+            "recently watched (title, rating 1-5)": [[r.label(), r.rating] for r in recent],
             "candidate movies": list(names),
         }
     )
