@@ -55,17 +55,17 @@ def make_env_config(
     sim = sim if isinstance(sim, SimConfig) else SimConfig.from_dict(sim or {})
     fit = fit if isinstance(fit, FitConfig) else FitConfig.from_dict(fit)
     data = require_categories(load_dataset(dataset, dataset_path, **(loader_options or {})))
-    if response_path is None:
+    if response_path is None:  # the cache checks the model against the dataset's sizes
         response, _ = cached_response_model(
             dataset, kind, dataset_path=dataset_path, loader_options=loader_options, fit=fit, data=data
         )
     else:
         response = ResponseModel.load(response_path)
-    if response.n_items != data.n_items or response.n_users != data.n_users:
-        raise ConfigError(
-            f"response model at {response_path} is for {response.n_users} users × {response.n_items} "
-            f"items, but {dataset} has {data.n_users} × {data.n_items}; fit it on {dataset}"
-        )
+        if (response.n_users, response.n_items) != (data.n_users, data.n_items):
+            raise ConfigError(
+                f"response model at {response_path} is for {response.n_users} users × {response.n_items} "
+                f"items, but {dataset} has {data.n_users} × {data.n_items}; fit it on {dataset}"
+            )
     feats = None if data.user_features is None else encode_user_features(data.user_features)
     return {
         "dataset": dataset,
