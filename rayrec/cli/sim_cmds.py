@@ -36,9 +36,9 @@ simulator_app = typer.Typer(
 )
 
 
-@simulator_app.callback()
+@simulator_app.callback()  # a group callback keeps ``fit`` a sub-command however the app is built
 def _simulator() -> None:
-    """User simulator: fit its response model (a callback keeps ``fit`` a sub-command)."""
+    """User simulator: fit its response model."""
 
 
 _DEFAULT_FIT = FitConfig()
