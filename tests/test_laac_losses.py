@@ -310,3 +310,42 @@ def test_encoders_give_finite_outputs_for_empty_histories(encoder: str) -> None:
     out = module.forward_train({Columns.OBS: obs, Columns.NEXT_OBS: obs})
     assert all(torch.isfinite(v).all() for v in out.values())
     assert out[Q1].shape == (2, N_ITEMS)
+
+
+def test_llm_lookup_stride_blocks_and_unexplored_user_vs_global() -> None:
+    from rayrec.algorithms.laac.laac_learner import LLMLookup
+    from rayrec.algorithms.laac.llm_table import LLMTable
+
+    table = LLMTable(
+        user_ids=np.array([0, 0, 1]),
+        steps=np.array([0, 4, 0]),
+        candidates=np.array([[1, 2, -1], [3, 4, 5], [1, 5, 0]]),
+        probs=np.array([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5], [0.1, 0.1, 0.8]], dtype=np.float32),
+        fingerprint={"dataset": "x", "model": "m", "prompt_version": "1", "K": 3, "stride": 4},
+    )
+    # logged: user 0 has items 0, 3; user 1 has item 1
+    logged_users, logged_items = np.array([0, 0, 1]), np.array([0, 3, 1])
+    args = (table, 3, 4)
+    per_user = LLMLookup(*args, "user", logged_users, logged_items, N_ITEMS, torch.device("cpu"))
+    glob = LLMLookup(*args, "global", logged_users, logged_items, N_ITEMS, torch.device("cpu"))
+    users = torch.tensor([0, 0, 0, 1, 2])
+    steps = torch.tensor([3, 5, 13, 9, 0])
+    got = per_user(users, steps)
+    # u0 step 3 -> row 0, step 5 -> row 1, step 13 -> row 1 (last block, forward-filled); u1 -> row 2
+    assert got["cands"][:4].tolist() == [[1, 2, 0], [3, 4, 5], [3, 4, 5], [1, 5, 0]]
+    assert got["valid"].tolist()[0] == [True, True, False]
+    assert not got["valid"][4].any() and got["probs"][4].sum() == 0  # user 2: no π_LLM row
+    # per user: u0 logged 3 -> not unexplored; item 1 is u1's, so for u0 it is unexplored
+    assert got["unexplored"][:4].tolist() == [
+        [True, True, False],
+        [False, True, True],
+        [False, True, True],
+        [False, True, True],
+    ]
+    # global: items 0, 1, 3 were logged by someone
+    assert glob(users, steps)["unexplored"][:4].tolist() == [
+        [False, True, False],
+        [False, True, True],
+        [False, True, True],
+        [False, True, False],
+    ]
