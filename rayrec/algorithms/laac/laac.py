@@ -80,7 +80,18 @@ _RANGES: dict[str, tuple[Any, str]] = {
 
 
 class LAACConfig(AlgorithmConfig):
-    """Defaults follow DESIGN.md §5 (γ 0.9, β 4, λ 1, lr_critic 5e-4, lr_actor 5e-5, batch 256, N 10)."""
+    """Defaults follow DESIGN.md §5 (γ 0.9, β 4, λ 1, lr_critic 5e-4, lr_actor 5e-5, batch 256, N 10).
+
+    Knobs (``.training(...)``): ``beta`` Bellman weight, ``lam`` anchor weight λ, ``gamma``, ``tau`` EMA
+    rate of the target critics, ``lr_critic`` / ``lr_actor`` / ``lr_bc`` (the actor's lr during the BC
+    warm start), ``alpha`` fixed entropy coefficient, ``actor_update_interval`` (actor step every m
+    learner steps), ``bc_warmstart_steps`` (learner steps of BC before the adversarial actor), ``encoder``
+    gru | sasrec, ``embed_dim`` d, ``history_len`` N (taken from the episodes), ``K`` candidates per
+    π_LLM row, ``llm_stride`` (0: one π_LLM per user; s: one per s logged steps), ``unexplored`` user |
+    global, ``comparator`` llm | data (ATAC) | uniform, ``llm_table`` (.npz, see ``llm_table.py``),
+    ``llm_model`` / ``prompt_version`` (expected fingerprint, None = any), ``tail_items`` or
+    ``head_frac`` (long-tail set for the logged probability mass).
+    """
 
     def __init__(self, algo_class: type | None = None) -> None:
         super().__init__(algo_class=algo_class or LAAC)
@@ -220,6 +231,11 @@ class LAACConfig(AlgorithmConfig):
         if table.k != self.K:
             raise ConfigError(f"π_LLM table {self.llm_table} has {table.k} candidates per row, K={self.K}")
         if info is not None:
+            if getattr(self.action_space, "n", None) != info.n_items:
+                raise ConfigError(
+                    f"the action space has {getattr(self.action_space, 'n', None)} items but the episodes' "
+                    f"catalog has {info.n_items}: drop .environment(action_space=...) or fix it"
+                )
             table.check(info.n_users, info.n_items, where=self.llm_table)
 
     def get_default_rl_module_spec(self) -> RLModuleSpec:
