@@ -214,11 +214,10 @@ class LLMLookup:
             seen[logged_items] = True
             unexpl = valid & ~seen[cands]
         else:
-            seen_pairs = set(zip(logged_users.tolist(), logged_items.tolist(), strict=True))
-            owner = table.user_ids
-            unexpl = valid & np.array(
-                [[(int(owner[i]), int(c)) not in seen_pairs for c in cands[i]] for i in range(r)], dtype=bool
-            ).reshape(r, k)
+            # (user, item) pairs as one int64 key each, so the membership test is vectorised
+            logged = np.unique(logged_users.astype(np.int64) * n_items + logged_items.astype(np.int64))
+            keys = table.user_ids[:, None] * n_items + cands  # (R, K)
+            unexpl = valid & ~np.isin(keys, logged)
         t = lambda x: torch.as_tensor(x, device=device)  # noqa: E731
         # One extra all-pad row (index r) answers states without any π_LLM row.
         self.row_of = t(np.where(row_of < 0, r, row_of))
