@@ -54,13 +54,13 @@ def test_first_actions_follow_each_policys_rule(world):
     greedy = _policy(world, "greedy").act(obs, core.users)
     np.testing.assert_array_equal(greedy, model.score_all(core.users).argmax(axis=1))
     top_category = np.argmax(pop @ ds.categories)
-    assert ds.categories[_policy(world, "round-robin").act(obs, core.users), top_category].all()
+    assert ds.categories[_policy(world, "round_robin").act(obs, core.users), top_category].all()
 
 
 def test_round_robin_cycles_categories_most_popular_first(world):
     ds, _ = world
     order = np.argsort(-(ds.item_popularity() @ ds.categories), kind="stable")
-    sessions = _run(world, "round-robin", window=1, threshold=30, n=5)
+    sessions = _run(world, "round_robin", window=1, threshold=30, n=5)
     for items in sessions.items:
         turn = order[np.arange(len(items)) % ds.n_categories]  # the category of each step's turn
         assert ds.categories[items[:, 0], turn].all()
@@ -123,7 +123,7 @@ def test_diverse_round_robin_outlasts_repeat_heavy_popularity(world, quit_model)
     ds, _ = world
     dom = dominating_categories(ds.interactions["item"].to_numpy(), ds.categories)
     pop = _run(world, "popularity", quit_model=quit_model, n=300).report(ds.categories, dom)
-    rr = _run(world, "round-robin", quit_model=quit_model, n=300).report(ds.categories, dom)
+    rr = _run(world, "round_robin", quit_model=quit_model, n=300).report(ds.categories, dom)
     assert rr["Len"][0] - rr["Len"][1] > pop["Len"][0] + pop["Len"][1]
     assert rr["cat_entropy"][0] > pop["cat_entropy"][0]
 

@@ -66,7 +66,7 @@ def _fit_config(**settings: object) -> FitConfig:
 
 @simulator_app.command("fit")
 def fit(
-    name: str = DATASET_ARG,
+    dataset: str = DATASET_ARG,
     path: Path = PATH_OPT,
     option: list[str] = OPTION_OPT,
     kind: str = KIND_OPT,
@@ -94,11 +94,11 @@ def fit(
         neg_ratio=neg_ratio, ratio_cap=ratio_cap, seed=seed,
     )  # fmt: skip
     options = parse_key_values(option, "--option", "n_users=1000")
-    ds = require_categories(load_dataset(name, path, **options))
+    ds = require_categories(load_dataset(dataset, path, **options))
     with console.status(f"building the {kind} response model on {ds.n_interactions:,} interactions"):
         model = build_response_model(ds, kind, cfg)
-    target = out if out is not None else default_artifact_dir(name, kind, path, options, cfg)
-    model.save(target, extra_meta={"cache_key": cache_key(name, kind, path, options, cfg)})
+    target = out if out is not None else default_artifact_dir(dataset, kind, path, options, cfg)
+    model.save(target, extra_meta={"cache_key": cache_key(dataset, kind, path, options, cfg)})
     report = model.report
     rows = [
         {"metric": k, "value": v}
@@ -107,7 +107,7 @@ def fit(
     ]
     if "seconds" in report:
         rows.append({"metric": "seconds", "value": round(report["seconds"], 2)})
-    console.print(render_table(f"{name} response model ({kind}): report", rows))
+    console.print(render_table(f"{dataset} response model ({kind}): report", rows))
     if report.get("observed_share", 1.0) < 0.5:
         console.print(
             f"note: only {report['observed_share']:.1%} of the matrix cells are observed; the rest take the "
@@ -119,7 +119,7 @@ def fit(
 
 
 def simulate(
-    name: str = DATASET_ARG,
+    dataset: str = DATASET_ARG,
     path: Path = PATH_OPT,
     option: list[str] = OPTION_OPT,
     policy: str = typer.Option("popularity", help=f"reference policy: {' | '.join(POLICIES)}"),
@@ -178,13 +178,13 @@ def simulate(
         seed=seed,
     )
     options = parse_key_values(option, "--option", "n_users=1000")
-    ds = require_categories(load_dataset(name, path, **options))
+    ds = require_categories(load_dataset(dataset, path, **options))
     with console.status("loading the response model (building it on first use)"):
         model, where = cached_response_model(
-            name, kind, response, dataset_path=path, loader_options=options, fit=cfg, data=ds
+            dataset, kind, response, dataset_path=path, loader_options=options, fit=cfg, data=ds
         )
     report, sessions = simulate_policy(ds, model, policy, config, episodes, batch_size)
     rows = [{"metric": k, "mean": m, "ci95 ±": c} for k, (m, c) in report.items()]
-    console.print(render_table(f"{name} · {policy} · {quit_model} · {episodes} sessions", rows))
+    console.print(render_table(f"{dataset} · {policy} · {quit_model} · {episodes} sessions", rows))
     quits = ", ".join(f"{r}: {n}" for r, n in sessions.quit_counts().items())
     console.print(f"sessions ended by {quits}; response model {where}", highlight=False)

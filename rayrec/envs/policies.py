@@ -146,7 +146,7 @@ class RoundRobinPolicy(ReferencePolicy):
     repeat too), then the most popular. With slates the whole slate comes from that category.
     """
 
-    name: ClassVar[str] = "round-robin"
+    name: ClassVar[str] = "round_robin"
 
     def __init__(
         self, categories: np.ndarray, popularity: np.ndarray, slate_size: int = 1, seed: int | None = 0
@@ -193,10 +193,10 @@ def make_policy(
     slate_size: int = 1,
     seed: int | None = 0,
 ) -> ReferencePolicy:
-    """A reference policy by name (``random``, ``popularity``, ``greedy``, ``round-robin``)."""
+    """A reference policy by name (``random``, ``popularity``, ``greedy``, ``round_robin``)."""
     if name == "random":
         return RandomPolicy(categories, slate_size, seed)
-    if name in ("popularity", "round-robin"):
+    if name in ("popularity", "round_robin"):
         if popularity is None:
             raise ConfigError(f"the {name} policy needs item popularity (training interaction counts)")
         cls = PopularityPolicy if name == "popularity" else RoundRobinPolicy
@@ -208,4 +208,4 @@ def make_policy(
     raise ConfigError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}")
 
 
-POLICIES = ("random", "popularity", "greedy", "round-robin")
+POLICIES = ("random", "popularity", "greedy", "round_robin")

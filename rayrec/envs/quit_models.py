@@ -6,8 +6,8 @@ reward. ``reset_rows`` starts fresh users in some rows, so a batch can be a cont
 Both step calls take ``rows``: when only some rows step (a vector env whose other rows are being
 reset), the arrays passed in hold just those rows and only their state moves; ``None`` means all B.
 
-- ``category_window`` is DORL/EasyRL4Rec's ``_determine_whether_to_leave`` (lerl notes §1.4).
-- ``temper`` is KuaiSim's whole-session leave signal (lerl notes §1.3), with LERL's reported
+- ``category_window`` is DORL/EasyRL4Rec's ``_determine_whether_to_leave`` (docs/design.md §13, DORL).
+- ``temper`` is KuaiSim's whole-session leave signal (docs/design.md §13, KuaiSim), with LERL's reported
   "diversity-aware quit" as an opt-in extra decrement (off by default, so the default is KuaiSim's).
 - ``fatigue`` is ours: per-category exposure that lowers the response and drains a satisfaction budget.
 """
@@ -113,10 +113,10 @@ class TemperQuit(QuitModel):
     ``clip(r_t - offset, -2, 0)`` (r_t = the step's slate-mean reward); the user leaves when temper < 1.
     With rewards in [0, 1] and the defaults, sessions last 10–20 steps and good items keep users longer.
 
-    ``repeat_run``/``repeat_penalty`` is LERL's reported diversity-aware quit (lerl notes §1.5, [S2]):
-    when a category has been shown ``repeat_run`` steps in a row, temper drops by ``repeat_penalty``
-    more. ``repeat_penalty = 0`` (default) is KuaiSim exactly; without it, repetition shortens a
-    session only through lower rewards.
+    ``repeat_run``/``repeat_penalty`` is LERL's reported diversity-aware quit (known only from a
+    secondary source; docs/design.md §13): when a category has been shown ``repeat_run`` steps in a
+    row, temper drops by ``repeat_penalty`` more. ``repeat_penalty = 0`` (default) is KuaiSim
+    exactly; without it, repetition shortens a session only through lower rewards.
     """
 
     initial_temper: float = 20.0
