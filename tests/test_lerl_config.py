@@ -77,3 +77,16 @@ def test_defaults_are_valid_and_reach_the_env_config() -> None:
     assert (lerl["planner"], lerl["m"], lerl["replan_every"], lerl["n_reflections"]) == ("random", 2, 5, 0)
     spec = config.get_default_rl_module_spec()
     assert spec.model_config["kappa"] == 5.0 and spec.model_config["mask"] == "soft"
+
+
+def test_item_init_mf_comes_from_the_logged_train_split() -> None:
+    from rayrec.algorithms.lerl import mf_item_embeddings
+    from rayrec.data.registry import load_dataset
+
+    init = mf_item_embeddings("ml-100k", 8, seed=0)  # the same call the config makes
+    assert init.shape == (load_dataset("ml-100k").n_items, 8) and np.isfinite(init).all()
+    assert init.std() > 0
+    config = LERLConfig().environment(env_config={**_env_config(), "dataset": "ml-100k"})
+    config.training(item_init="mf", embed_dim=8)  # pool_seed 0: the cached fit above is reused
+    spec_init = config.get_default_rl_module_spec().model_config["item_init"]
+    np.testing.assert_array_equal(spec_init, init)

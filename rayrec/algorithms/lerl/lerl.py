@@ -38,21 +38,24 @@ from rayrec.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 ITEM_INITS = ("random", "mf")
-_MF_CACHE: dict[tuple[str, int, int], np.ndarray] = {}
+_MF_CACHE: dict[tuple, np.ndarray] = {}
 
 
-def mf_item_embeddings(dataset: str, dim: int, seed: int = 0) -> np.ndarray:
-    """(n_items, dim) item factors of an MF fitted on the logged *train* split (leave-last-out) with a
-    seed of its own: a warm start learned from the log, never the simulator's response model."""
-    key = (dataset, dim, seed)
+def mf_item_embeddings(dataset: str, dim: int, seed: int = 0, **fit: Any) -> np.ndarray:
+    """(n_items, dim) item factors of an MF fitted on the logged *train* split (leave-last-out; the
+    split's valid part stops it early) with a seed of its own: a warm start learned from the log, never
+    the simulator's response model. ``fit`` overrides ``FitConfig`` fields (e.g. ``max_epochs``)."""
+    key = (dataset, dim, seed, tuple(sorted(fit.items())))
     if key not in _MF_CACHE:
         from rayrec.data.registry import load_dataset
         from rayrec.data.splits import leave_last_out
         from rayrec.envs.fitting import fit_response_model
 
         split = leave_last_out(load_dataset(dataset))
-        model, _ = fit_response_model(split.train, split.valid, "mf", dim=dim, seed=seed + 1000)
-        _MF_CACHE[key] = np.asarray(model._arrays()["item_factors"], dtype=np.float32)
+        model, _ = fit_response_model(
+            split.train, split.valid, "mf", **{"dim": dim, "seed": seed + 1000, **fit}
+        )
+        _MF_CACHE[key] = np.asarray(model.item_factors, dtype=np.float32)
     return _MF_CACHE[key]
 
 
