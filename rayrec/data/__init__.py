@@ -11,18 +11,28 @@ from rayrec.data.kuairec import load_kuairec
 from rayrec.data.movielens import load_movielens_100k
 from rayrec.data.registry import DATASETS, load_dataset
 from rayrec.data.relevance import default_relevance
-from rayrec.data.splits import Split, leave_last_out, random_holdout, temporal
+from rayrec.data.splits import (
+    SPLITS,
+    Split,
+    check_split_name,
+    leave_last_out,
+    random_holdout,
+    split_dataset,
+    temporal,
+)
 from rayrec.data.synthetic import SyntheticConfig, SyntheticWorld, make_world
 from rayrec.data.tabular import load_table_dataset
 
 __all__ = [
     "DATASETS",
+    "SPLITS",
     "Dataset",
     "FilterReport",
     "Split",
     "SyntheticConfig",
     "SyntheticWorld",
     "build_dataset",
+    "check_split_name",
     "compact",
     "default_relevance",
     "k_core",
@@ -35,5 +45,6 @@ __all__ = [
     "long_tail_imbalance",
     "make_world",
     "random_holdout",
+    "split_dataset",
     "temporal",
 ]

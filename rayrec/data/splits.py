@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,3 +85,26 @@ def random_holdout(ds: Dataset, test_frac: float = 0.1, seed: int = 0) -> tuple[
     df = ds.interactions
     meta = {"split": "random_holdout", "seed": seed}
     return ds.with_interactions(df[~is_test], **meta), ds.with_interactions(df[is_test], **meta)
+
+
+# Split protocols by the name of the function that implements them (one spelling everywhere: the CLI's
+# --split values, run records and library calls).
+SPLITS: dict[str, Callable[..., Split]] = {"leave_last_out": leave_last_out, "temporal": temporal}
+
+
+def check_split_name(how: str) -> None:
+    """Raise before any loading when ``how`` names no split protocol: a typo should not cost a load."""
+    if how not in SPLITS:
+        raise ConfigError(f"split must be one of {', '.join(SPLITS)}, not {how!r}")
+
+
+def split_dataset(ds: Dataset, how: str, options: Mapping[str, object] | None = None) -> Split:
+    """``ds`` split by name (``leave_last_out`` or ``temporal``) with that split's keyword options."""
+    check_split_name(how)
+    try:
+        return SPLITS[how](ds, **dict(options or {}))
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        given = sorted(options or {})
+        raise ConfigError(f"the {how} split does not take option(s) {given} ({exc})") from None

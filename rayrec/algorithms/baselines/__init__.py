@@ -1,7 +1,7 @@
 """Non-learning and classic baselines every new method is compared against, and the harness that
 fits and evaluates them (``run_baselines``)."""
 
-from rayrec.algorithms.baselines.harness import BASELINES, run_baselines, split_dataset
+from rayrec.algorithms.baselines.harness import BASELINES, run_baselines
 from rayrec.algorithms.baselines.recommender import Recommender
 from rayrec.algorithms.baselines.simple import PopularityRecommender, RandomRecommender
 
@@ -11,5 +11,4 @@ __all__ = [
     "RandomRecommender",
     "Recommender",
     "run_baselines",
-    "split_dataset",
 ]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rayrec.algorithms.baselines.recommender import Recommender
 from rayrec.algorithms.baselines.simple import PopularityRecommender, RandomRecommender
-from rayrec.data import Dataset, Split, default_relevance, leave_last_out, load_dataset, temporal
+from rayrec.data import check_split_name, default_relevance, load_dataset, split_dataset
 from rayrec.errors import ConfigError
 from rayrec.eval import Relevance, evaluate_ranking
 from rayrec.eval.plots import metric_bars
@@ -24,26 +24,6 @@ BASELINES: dict[str, type[Recommender]] = {
     "random": RandomRecommender,
 }
 PLOTTED = ("HR@{k}", "NDCG@{k}", "ILD@{k}", "coverage", "tail_share", "novelty", "gini", "cat_entropy")
-# Split protocols by the name of the rayrec.data function that implements them (one spelling everywhere).
-SPLITS: dict[str, Callable[..., Split]] = {"leave_last_out": leave_last_out, "temporal": temporal}
-
-
-def split_dataset(ds: Dataset, how: str, options: Mapping[str, object] | None = None) -> Split:
-    """``ds`` split by name (``leave_last_out`` or ``temporal``) with that split's keyword options."""
-    try:
-        splitter = SPLITS[how]
-    except KeyError:
-        raise ConfigError(f"split must be one of {', '.join(SPLITS)}, not {how!r}") from None
-    try:
-        return splitter(ds, **dict(options or {}))
-    except TypeError as exc:
-        if "unexpected keyword argument" not in str(exc):
-            raise
-        raise ConfigError(
-            f"the {how} split does not take option(s) {sorted(options or {})} ({exc})"
-        ) from None
-
-
 def run_baselines(
     dataset: str,
     path: Path | None = None,
@@ -70,8 +50,7 @@ def run_baselines(
     """
     if not 0.0 <= head_fraction <= 1.0:
         raise ConfigError(f"head_fraction={head_fraction} must lie in [0, 1] (0.2 = the top 20% of items)")
-    if split not in SPLITS:  # fail before loading
-        raise ConfigError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
+    check_split_name(split)  # fail before loading
     given = Relevance.parse(relevance) if relevance is not None else None
     ds = load_dataset(dataset, path, **dict(options or {}))
     rule = given if given is not None else Relevance.parse(default_relevance(ds))
