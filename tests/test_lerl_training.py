@@ -14,6 +14,7 @@ from ray.rllib.core.columns import Columns
 
 from rayrec.algorithms.lerl import LERL, LERLConfig, make_lerl_env_config
 from rayrec.algorithms.lerl.lerl import ensure_planner
+from rayrec.algorithms.lerl.planner_env import create_lerl_env
 from rayrec.envs.artifacts import cached_response_model
 from rayrec.envs.config import SimConfig
 from rayrec.errors import ConfigError
@@ -46,6 +47,33 @@ def _check_actions_in_plan(episodes: list, categories: np.ndarray) -> int:
             assert (categories[item] & mask.astype(bool)).any(), (item, mask)
             n += 1
     return n
+
+
+@pytest.mark.parametrize("planner", ["round_robin", "random", "none"])
+def test_vector_env_plans_due_rows_in_one_batch(env_config, planner: str) -> None:
+    """m categories per due row after reset and every replan_every steps (new users at once); the
+    mask in the observation is the core's; ``none`` leaves every category allowed."""
+    env = create_lerl_env(
+        {**env_config, "num_envs": 6, "lerl": {"planner": planner, "m": 2, "replan_every": 3}}
+    )
+    obs, _ = env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    n_cats = env.core.n_categories
+    for _ in range(40):
+        before = obs["category_mask"].copy()
+        t_before = env.core.t.copy()
+        obs, _, terminated, truncated, _ = env.step(rng.integers(0, env.core.n_items, 6))
+        np.testing.assert_array_equal(obs["category_mask"], env.core.category_mask)
+        live = ~(terminated | truncated)
+        if planner == "none":
+            assert (obs["category_mask"] == 1).all()
+            continue
+        assert (obs["category_mask"][live].sum(axis=1) == 2).all()
+        kept = live & (env.core.t % 3 != 0) & (env.core.t == t_before + 1)
+        np.testing.assert_array_equal(obs["category_mask"][kept], before[kept])  # no replan between plans
+    counters = env.drain_counters()
+    assert counters.get("plans", 0) == (0 if planner == "none" else env.totals["plans"]) and n_cats == 19
+    assert env.drain_counters().get("plans", 0) == 0  # drained
 
 
 @pytest.mark.timeout(300)
