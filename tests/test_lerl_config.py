@@ -59,8 +59,10 @@ def test_checks_that_need_the_env_run_at_build_time_before_any_worker() -> None:
         config.validate()
     with pytest.raises(ConfigError, match="needs the simulator"):
         LERLConfig().training(planner="round_robin").validate()
-    with pytest.raises(ConfigError, match="slate_size = 1 but the simulator's is 3"):
-        LERLConfig().environment(env_config=_env_config(slate_size=3))
+    with pytest.raises(ConfigError, match="slate_size = 2 but the simulator's is 3"):
+        LERLConfig().environment(env_config=_env_config(slate_size=3)).training(slate_size=2)
+    follows = LERLConfig().environment(env_config=_env_config(slate_size=3)).training(planner="random")
+    assert follows.get_default_rl_module_spec().model_config["slate_size"] == 3  # None: the simulator's
     sync = LERLConfig().environment(env_config=_env_config()).training(planner="round_robin")
     sync.env_runners(gym_env_vectorize_mode="sync")
     with pytest.raises(ConfigError, match="vector_entry_point"):

@@ -21,8 +21,12 @@ from rayrec.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
-def env_config(tmp_path_factory) -> dict:
-    _, artifact = cached_response_model("ml-100k", path=tmp_path_factory.mktemp("lerl") / "mf")
+def artifact(tmp_path_factory):
+    return cached_response_model("ml-100k", path=tmp_path_factory.mktemp("lerl") / "mf")[1]
+
+
+@pytest.fixture(scope="module")
+def env_config(artifact) -> dict:
     return make_lerl_env_config("ml-100k", artifact, SimConfig(seed=0, max_turn=20))
 
 
@@ -42,9 +46,10 @@ def _check_actions_in_plan(episodes: list, categories: np.ndarray) -> int:
     for ep in episodes:
         masks = np.asarray(ep.get_observations()["category_mask"])[: len(ep)]
         actions = np.asarray(ep.get_actions())
-        for mask, item in zip(masks, actions):
+        for mask, items in zip(masks, actions):
             assert mask.sum() < mask.size, "the planner left every category allowed"
-            assert (categories[item] & mask.astype(bool)).any(), (item, mask)
+            for item in np.atleast_1d(items):  # every slot of a slate
+                assert (categories[item] & mask.astype(bool)).any(), (item, mask)
             n += 1
     return n
 
@@ -117,6 +122,23 @@ def test_round_robin_lerl_trains_keeps_to_the_plan_and_restores(ray_session, env
         restored.stop()
     torch.testing.assert_close(after, before)
     assert torch.equal(after.argmax(-1), before.argmax(-1))
+
+
+@pytest.mark.timeout(300)
+def test_slates_train_with_plackett_luce_inside_the_plan(ray_session, artifact) -> None:
+    env_config = make_lerl_env_config(
+        "ml-100k", artifact, SimConfig(seed=0, slate_size=3, quit_model="temper")
+    )
+    algo = _config(env_config, planner="random", m=2, mask="hard", encoder="gru").build_algo()
+    try:
+        result = algo.train()
+        assert math.isfinite(result["learners"]["default_policy"]["policy_loss"])
+        episodes = algo.env_runner.sample(num_timesteps=200, explore=True)
+    finally:
+        algo.stop()
+    actions = np.concatenate([np.asarray(ep.get_actions()) for ep in episodes])
+    assert actions.shape[1] == 3 and all(len(set(a)) == 3 for a in actions)  # k distinct items
+    assert _check_actions_in_plan(episodes, np.asarray(env_config["categories"], bool)) >= 200
 
 
 @pytest.mark.timeout(120)

@@ -84,7 +84,7 @@ class LERLConfig(PPOConfig):
         self.mask = "soft"
         self.kappa = 5.0
         self.encoder = "transformer"
-        self.slate_size = 1
+        self.slate_size = None  # None: the simulator's (SimConfig.slate_size)
         self.reflection = "template"
         self.reflection_max_tokens = 24
         self.item_init = "random"
@@ -119,7 +119,7 @@ class LERLConfig(PPOConfig):
         mask: str = NotProvided,
         kappa: float = NotProvided,
         encoder: str = NotProvided,
-        slate_size: int = NotProvided,
+        slate_size: int | None = NotProvided,
         reflection: str = NotProvided,
         reflection_max_tokens: int = NotProvided,
         item_init: str = NotProvided,
@@ -173,10 +173,15 @@ class LERLConfig(PPOConfig):
             raise ConfigError(
                 f"LERL kappa (the soft mask's penalty) must be a finite number >= 0, not {self.kappa}"
             )
+        if self.slate_size is not None and (
+            not isinstance(self.slate_size, (int, np.integer)) or self.slate_size < 1
+        ):
+            raise ConfigError(
+                f"LERL slate_size must be an integer >= 1 (or None: the simulator's), not {self.slate_size!r}"
+            )
         for name in (
             "replan_every",
             "m",
-            "slate_size",
             "embed_dim",
             "hidden_dim",
             "pool_capacity",
@@ -198,7 +203,7 @@ class LERLConfig(PPOConfig):
                 f"set m <= {n_cat}"
             )
         sim_slate = (self.env_config or {}).get("sim", {}).get("slate_size")
-        if sim_slate is not None and sim_slate != self.slate_size:
+        if sim_slate is not None and self.slate_size is not None and sim_slate != self.slate_size:
             raise ConfigError(
                 f"LERL slate_size = {self.slate_size} but the simulator's is {sim_slate}; set both the same "
                 "(SimConfig(slate_size=...) and .training(slate_size=...))"
@@ -263,7 +268,7 @@ class LERLConfig(PPOConfig):
                 "hidden_dim": int(self.hidden_dim),
                 "mask": self.mask,
                 "kappa": float(self.kappa),
-                "slate_size": int(self.slate_size),
+                "slate_size": int(self.slate_size or sim.get("slate_size", 1)),
                 "item_init": item_init,
             },
         )
