@@ -43,6 +43,8 @@ def test_openai_backend_scores_through_the_route_like_direct_scoring(served):
     assert backend.chat_text("hi") == OpenAIBackend(base_url=base_url).chat_text("hi"), (
         "the built-in SmolLM2 chat format must match the model's own template"
     )
+    # Scored answers end with the same end-of-turn token whether read off the template or the format.
+    assert backend.end_of_turn == OpenAIBackend(base_url=base_url).end_of_turn == "<|im_end|>"
     via_http = backend.score_choices(PROMPTS, CHOICES)
     direct = [handle.score.remote(p, c).result(timeout_s=60) for p, c in zip(PROMPTS, CHOICES)]
     for h, d in zip(via_http, direct):

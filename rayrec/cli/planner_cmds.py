@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import typer
 
@@ -54,6 +55,20 @@ def _connect(address: str | None, start_if_missing: bool, num_cpus: int | None =
         ray.init(address="auto", log_to_driver=False, logging_level="ERROR")
 
 
+def _json_object(text: str, option: str) -> dict[str, Any]:
+    """A JSON object from the command line, or a ConfigError the CLI prints as one line (exit 2)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{option} is not valid JSON ({exc.msg} at character {exc.pos + 1} of {text!r}); "
+            f"""pass an object, e.g. {option} '{{"device": "cpu"}}'"""
+        ) from None
+    if not isinstance(value, dict):
+        raise ConfigError(f'{option} must be a JSON object like \'{{"device": "cpu"}}\', not {text!r}')
+    return value
+
+
 @planner_app.command("up")
 def up(
     name: str = NAME_OPT,
@@ -82,7 +97,7 @@ def up(
 
     from rayrec.serve.planner import PlannerConfig, deploy
 
-    kwargs = json.loads(backend_kwargs)
+    kwargs = _json_object(backend_kwargs, "--backend-kwargs")
     if model is not None:
         kwargs["model"] = model
     config = PlannerConfig(

@@ -35,8 +35,11 @@ def to_distribution(
     scores = np.asarray(logprobs, dtype=np.float64)
     if scores.ndim != 1 or scores.size == 0:
         raise ConfigError(f"expected a non-empty 1-d array of log-probs, got shape {scores.shape}")
-    if not np.all(np.isfinite(scores)):
-        raise ConfigError("log-probs contain NaN or inf; check the backend's output for this prompt")
+    # -inf is a probability of 0 (e.g. a fallback prior with zero weights); NaN and +inf are bugs.
+    if np.any(np.isnan(scores)) or np.any(scores == np.inf) or not np.any(np.isfinite(scores)):
+        raise ConfigError(
+            "log-probs contain NaN or +inf, or no finite value; check the backend's output for this prompt"
+        )
     if length_normalise:
         if n_tokens is None:
             raise ConfigError("length_normalise=True needs n_tokens (token count of each choice)")

@@ -8,11 +8,12 @@ choices, and how vLLM's server is used the same way); with ``max_tokens > 0`` it
 backend; a vLLM deployment should expose vLLM's own OpenAI server instead.
 
 The routes are methods of a mixin so that Serve's FastAPI ingress binds them to the planner replica.
+Every touch of the model or tokenizer goes through the planner's ``run_backend`` (a worker thread under
+the replica's backend lock), because scoring and generation use the same tokenizer at the same time.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from typing import Any
@@ -111,10 +112,13 @@ def _envelope(
 
 
 class OpenAIRoute:
-    """Route handlers; the planner supplies ``self.backend``, ``self.model_id`` and ``self.generate``."""
+    """Route handlers; the planner supplies ``backend``, ``model_id``, ``generate`` and ``run_backend``."""
 
     backend: Any
     model_id: str
+
+    async def run_backend(self, fn: Any, *args: Any) -> Any:  # implemented by the planner
+        raise NotImplementedError
 
     @openai_app.post("/v1/completions")
     async def completions(self, req: CompletionRequest) -> dict[str, Any]:
@@ -131,11 +135,11 @@ class OpenAIRoute:
         for i, text in enumerate(prompts):
             # Raw-text calls run unbatched in a worker thread; the planner's own calls keep the batcher.
             if req.max_tokens == 0:
-                lp = await asyncio.to_thread(echo_logprobs, self.backend, text)
+                lp = await self.run_backend(echo_logprobs, self.backend, text)
                 prompt_tokens += len(lp["tokens"])
                 choices.append({"index": i, "text": text, "logprobs": lp, "finish_reason": "length"})
                 continue
-            out = await asyncio.to_thread(
+            out = await self.run_backend(
                 continue_text, self.backend, text, req.max_tokens, req.temperature, req.seed
             )
             choices.append(
@@ -146,12 +150,15 @@ class OpenAIRoute:
                     "finish_reason": "length",
                 }
             )
-            prompt_tokens += self._count_tokens(text)
-            completion_tokens += self._count_tokens(out)
+            prompt_tokens += await self._count_tokens(text)
+            completion_tokens += await self._count_tokens(out)
         return _envelope("text_completion", self.model_id, choices, prompt_tokens, completion_tokens)
 
-    def _count_tokens(self, text: str) -> int:
-        return len(self.backend.tokenizer(text, add_special_tokens=False)["input_ids"])
+    async def _count_tokens(self, text: str) -> int:
+        def count() -> int:
+            return len(self.backend.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+        return await self.run_backend(count)
 
     @openai_app.post("/v1/chat/completions")
     async def chat_completions(self, req: ChatRequest) -> dict[str, Any]:
@@ -161,7 +168,7 @@ class OpenAIRoute:
             )
         text = await self.generate(req.messages[0].content, req.max_tokens, req.temperature, req.seed)
         choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-        usage = (self._count_tokens(req.messages[0].content), self._count_tokens(text))
+        usage = (await self._count_tokens(req.messages[0].content), await self._count_tokens(text))
         return _envelope("chat.completion", self.model_id, [choice], *usage)
 
     @openai_app.get("/v1/models")

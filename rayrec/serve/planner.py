@@ -7,14 +7,26 @@ The same app also speaks OpenAI's ``/v1/completions`` (see ``openai_route.py``) 
 ``openai`` backend can reach it over HTTP.
 
 Callers should go through ``planner_client.PlannerClient``, which adds timeouts and the fallback.
+
+Threads: the model runs in worker threads (so the event loop keeps batching), and scoring, generation
+and the OpenAI routes can be in flight at once. They share one model and one tokenizer, and HF fast
+tokenizers keep padding/truncation state in the shared Rust object (a concurrent padded and unpadded
+call fails with "Unable to create tensor … padding"), so every backend call in the replica holds one
+lock (``Planner.run_backend``). On CPU the calls would compete for the same cores anyway.
+
+Errors: a ``RayrecError`` from the backend is a caller's bug (a prompt over the context, an empty
+choice). One bad request must not fail the others fused into its batch, so a failed batch is re-run
+request by request; each request gets its own answer or its own error, errors are never cached, and
+the error reaches the caller through Serve (``PlannerClient`` re-raises it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,7 +35,7 @@ from ray import serve
 from ray.serve import metrics
 from ray.serve.handle import DeploymentHandle
 
-from rayrec.errors import ConfigError
+from rayrec.errors import ConfigError, RayrecError
 from rayrec.serve.openai_route import OpenAIRoute, openai_app
 
 DEFAULT_APP_NAME = "planner"
@@ -143,6 +155,7 @@ class Planner(OpenAIRoute):
         self.model_id = self.backend.model_id
         self.cache = LRUCache(config.cache_size)
         self._stats = ReplicaStats()
+        self._backend_lock = threading.Lock()
         for batched in (self._score_batch, self._generate_batch):
             batched.set_max_batch_size(config.max_batch_size)
             batched.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
@@ -188,6 +201,15 @@ class Planner(OpenAIRoute):
             "config": asdict(self.config),
         }
 
+    async def run_backend(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in a worker thread, holding the replica's one backend lock (see module doc)."""
+
+        def locked() -> Any:
+            with self._backend_lock:
+                return fn(*args)
+
+        return await asyncio.to_thread(locked)
+
     async def _cached(self, call: str, key: Hashable, compute: Any) -> Any:
         hit = self.cache.get(key)
         self._m_cache.inc(tags={"call": call, "result": "hit" if hit is not None else "miss"})
@@ -202,6 +224,8 @@ class Planner(OpenAIRoute):
     async def _timed(self, call: str, awaitable: Any) -> Any:
         start = time.perf_counter()
         value = await awaitable
+        if isinstance(value, BaseException):  # this request's own error (see _per_request); never cached
+            raise value
         ms = (time.perf_counter() - start) * 1e3
         self._stats.requests[call] += 1
         self._stats.latencies_ms.append(ms)
@@ -212,6 +236,22 @@ class Planner(OpenAIRoute):
         self._stats.batch_sizes[size] += 1
         self._m_batch.observe(size, tags={"call": call})
 
+    async def _per_request(self, fn: Callable[..., list[Any]], *columns: list[Any]) -> list[Any]:
+        """``fn`` over the whole batch; if it raises a RayrecError, over each request alone, so each
+        gets its own answer or its own exception (returned as the value; ``_timed`` raises it)."""
+        try:
+            return await self.run_backend(fn, *columns)
+        except RayrecError as exc:
+            if len(columns[0]) == 1:
+                return [exc]
+        out: list[Any] = []
+        for i in range(len(columns[0])):
+            try:
+                out += await self.run_backend(fn, *[col[i : i + 1] for col in columns])
+            except RayrecError as exc:
+                out.append(exc)
+        return out
+
     # Batch sizes are reset from the config in __init__; these decorator values are only placeholders.
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
     async def _score_batch(self, requests: list[tuple[str, tuple[str, ...]]]) -> list[np.ndarray]:
@@ -219,7 +259,7 @@ class Planner(OpenAIRoute):
         prompts = [p for p, _ in requests]
         choices = [list(c) for _, c in requests]
         # The model runs in a worker thread so the event loop keeps queueing the next batch meanwhile.
-        return await asyncio.to_thread(self.backend.score_choices, prompts, choices)
+        return await self._per_request(self.backend.score_choices, prompts, choices)
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
     async def _generate_batch(self, requests: list[tuple[str, int, float, int | None]]) -> list[str]:
@@ -230,9 +270,11 @@ class Planner(OpenAIRoute):
         for i, (_, *setting) in enumerate(requests):
             groups.setdefault(tuple(setting), []).append(i)
         for (max_tokens, temperature, seed), idx in groups.items():
-            texts = await asyncio.to_thread(
-                self.backend.generate, [requests[i][0] for i in idx], max_tokens, temperature, seed
-            )
+
+            def run(prompts: list[str], m: int = max_tokens, t: float = temperature, s: Any = seed) -> list:
+                return self.backend.generate(prompts, m, t, s)
+
+            texts = await self._per_request(run, [requests[i][0] for i in idx])
             for i, text in zip(idx, texts):
                 out[i] = text
         return out

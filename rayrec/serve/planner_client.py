@@ -2,7 +2,9 @@
 
 LERL's EnvRunners ask the planner once per user session from synchronous code inside remote actors; a
 slow, restarting or missing planner must cost them a worse plan, never a failed rollout. So every call
-here has a timeout, and on timeout or failure returns the *documented fallback*:
+has one deadline (``timeout_s`` for the whole call, however many prompts it carries), and when the
+planner is missing (no Serve instance, no app), dead, or late, the call returns the *documented
+fallback*:
 
 - ``distribution``: the caller's ``prior`` (e.g. category popularity), renormalised, else uniform;
 - ``score_choices``: the log of that same fallback distribution;
@@ -10,11 +12,18 @@ here has a timeout, and on timeout or failure returns the *documented fallback*:
 
 Each fallback is counted in ``client.stats``, in the Prometheus counter ``rayrec_planner_fallbacks`` and
 in a tiny named actor per app that ``rayrec planner status`` reads, so falling back is never silent.
+
+A ``RayrecError`` raised by the backend is not an outage but the caller's bug (a prompt longer than
+the model's context, an empty choice): it is re-raised here with its own class and message, never
+turned into a fallback. Serve delivers it as a ``RayTaskError`` whose ``cause`` is the original error.
+A process not connected to Ray is a set-up bug too (looking the app up would start a new local
+cluster): ``ConfigError``.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -26,7 +35,7 @@ from ray.serve.exceptions import RayServeException
 from ray.serve.handle import DeploymentHandle
 from ray.util import metrics
 
-from rayrec.errors import RayrecError
+from rayrec.errors import ConfigError, RayrecError
 from rayrec.llm import to_distribution
 from rayrec.serve.planner import DEFAULT_APP_NAME
 
@@ -37,6 +46,13 @@ LEDGER_NAMESPACE = "rayrec"
 _HANDLES: dict[str, DeploymentHandle] = {}
 _LEDGERS: dict[str, Any] = {}
 _FALLBACK_METRIC: metrics.Counter | None = None
+
+# Default deadline per call. Measured with bench/planner.py on one CPU replica (embedded SmolLM2-135M,
+# 2 cores): 64 concurrent planner prompts had p50 27 s and p95 43 s, so a 10 s deadline made most calls
+# fall back exactly when the planner was busy. 60 s is ~1.4× that p95: under that load a call still gets
+# the model's answer, and a dead or missing planner still costs a rollout at most one minute per call.
+# Callers with a lighter load (or a GPU replica) should pass a smaller timeout_s.
+DEFAULT_TIMEOUT_S = 60.0
 
 
 class PlannerUnavailableError(RayrecError):
@@ -90,13 +106,19 @@ def fallback_distribution(n_choices: int, prior: Sequence[float] | np.ndarray | 
 
 
 class PlannerClient:
-    """Synchronous calls to the planner app with a timeout and a fallback; safe inside remote actors.
+    """Synchronous calls to the planner app with a deadline and a fallback; safe inside remote actors.
 
     Create it where it is used (e.g. in the env's ``__init__`` on the EnvRunner): it only holds the app
     name and looks the handle up lazily, so it pickles into ``env_config`` as well.
+
+    ``timeout_s`` bounds each call as a whole: all of a call's requests go out at once and share one
+    deadline, so a call of N prompts waits at most ``timeout_s``, not N × ``timeout_s``. The default
+    (``DEFAULT_TIMEOUT_S`` = 60 s) comes from measured latency under load; see its comment.
     """
 
-    def __init__(self, app_name: str = DEFAULT_APP_NAME, timeout_s: float = 10.0) -> None:
+    def __init__(self, app_name: str = DEFAULT_APP_NAME, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        if timeout_s <= 0:
+            raise ConfigError(f"timeout_s must be > 0, not {timeout_s}")
         self.app_name = app_name
         self.timeout_s = timeout_s
         self.stats: Counter[str] = Counter()
@@ -112,18 +134,19 @@ class PlannerClient:
         All requests go out before the first wait, so one call with many prompts fills the replica's batch.
         """
         if len(prompts) != len(choices):
-            raise RayrecError(
+            raise ConfigError(
                 f"{len(prompts)} prompts but {len(choices)} choice lists; pass one list per prompt"
             )
         priors = priors if priors is not None else [None] * len(prompts)
-        handle = get_handle(self.app_name)
-        responses = [handle.score.remote(p, list(c)) for p, c in zip(prompts, choices)]
+        if len(priors) != len(prompts):
+            raise ConfigError(f"{len(prompts)} prompts but {len(priors)} priors; pass one per prompt")
+        results = self._call("score", [(p, list(c)) for p, c in zip(prompts, choices)])
         out = []
-        for resp, c, prior in zip(responses, choices, priors):
-            result = self._wait(resp)
+        for result, c, prior in zip(results, choices, priors):
             if isinstance(result, BaseException):
                 self._count_fallback(result)
-                result = np.log(fallback_distribution(len(c), prior))
+                with np.errstate(divide="ignore"):  # a zero prior weight is log-prob -inf
+                    result = np.log(fallback_distribution(len(c), prior))
             out.append(np.asarray(result, dtype=np.float64))
         return out
 
@@ -152,11 +175,9 @@ class PlannerClient:
         fallback: str | None = None,
     ) -> list[str]:
         """Free text per prompt; ``fallback`` replaces a failed answer, without it the failure raises."""
-        handle = get_handle(self.app_name)
-        responses = [handle.generate.remote(p, max_tokens, temperature, seed) for p in prompts]
+        results = self._call("generate", [(p, max_tokens, temperature, seed) for p in prompts])
         out = []
-        for resp in responses:
-            result = self._wait(resp)
+        for result in results:
             if isinstance(result, BaseException):
                 if fallback is None:
                     raise PlannerUnavailableError(
@@ -168,17 +189,45 @@ class PlannerClient:
             out.append(result)
         return out
 
-    def _wait(self, response: Any) -> Any:
-        """The response's value, or the exception that stopped it (timeouts cancel the request)."""
-        self.stats["calls"] += 1
+    def _call(self, method: str, requests: list[tuple[Any, ...]]) -> list[Any]:
+        """Each request's value, or the exception that stopped it, all within one deadline.
+
+        A ``RayrecError`` from the backend (the caller's bug) is raised after cancelling the rest.
+        """
+        if not requests:
+            return []
+        deadline = time.monotonic() + self.timeout_s
+        self.stats["calls"] += len(requests)
+        if not ray.is_initialized():
+            raise ConfigError(
+                "PlannerClient needs a Ray connection: call ray.init(address=...) first (inside Ray "
+                "workers and EnvRunners it already exists)"
+            )
         try:
-            return response.result(timeout_s=self.timeout_s)
-        except TimeoutError as exc:
-            response.cancel()
-            return exc
-        except (ray.exceptions.RayError, RayServeException) as exc:
-            # Replica died, was restarting, or the backend raised: the caller gets its fallback instead.
-            return exc
+            handle = get_handle(self.app_name)
+            responses = [getattr(handle, method).remote(*args) for args in requests]
+        except (ray.exceptions.RayError, RayServeException) as exc:  # no Serve instance, no such app
+            _HANDLES.pop(self.app_name, None)
+            return [exc] * len(requests)
+        out: list[Any] = []
+        for k, response in enumerate(responses):
+            try:
+                out.append(response.result(timeout_s=max(deadline - time.monotonic(), 0.0)))
+                continue
+            except TimeoutError as exc:
+                _cancel(response)
+                error: BaseException = exc
+            except (ray.exceptions.RayError, RayServeException) as exc:
+                error = exc
+                bug = _caller_bug(exc)
+                if bug is not None:
+                    for pending in responses[k + 1 :]:
+                        _cancel(pending)
+                    raise bug from (None if bug is exc else exc)
+            # Late, replica dead or restarting, app deleted: a fallback, and a fresh lookup next call.
+            _HANDLES.pop(self.app_name, None)
+            out.append(error)
+        return out
 
     def _count_fallback(self, exc: BaseException) -> None:
         global _FALLBACK_METRIC
@@ -193,7 +242,29 @@ class PlannerClient:
                 tag_keys=("app", "reason"),
             )
         _FALLBACK_METRIC.inc(tags={"app": self.app_name, "reason": reason})
-        get_ledger(self.app_name).record.remote(reason)
+        try:
+            get_ledger(self.app_name).record.remote(reason)
+        except Exception as exc:  # counting must never turn a fallback into a failed rollout
+            _LEDGERS.pop(self.app_name, None)
+            logger.warning("could not record the fallback in the cluster ledger: %s", exc)
+
+
+def _cancel(response: Any) -> None:
+    """Best-effort cancel. Serve's ``cancel()`` re-raises the request's own failure (e.g.
+    ``DeploymentUnavailableError`` for a deleted app) when the request already failed; that failure is
+    handled by the caller already."""
+    try:
+        response.cancel()
+    except Exception as exc:
+        logger.debug("cancelling a planner request raised %s", exc)
+
+
+def _caller_bug(exc: BaseException) -> RayrecError | None:
+    """The backend's own RayrecError inside a Serve/Ray error, if that is what stopped the request."""
+    for candidate in (getattr(exc, "cause", None), exc.__cause__, exc):
+        if isinstance(candidate, RayrecError):
+            return candidate
+    return None
 
 
 def fallback_counts(app_name: str = DEFAULT_APP_NAME) -> dict[str, int]:
