@@ -91,7 +91,7 @@ class LERLConfig(PPOConfig):
         self.embed_dim = 32
         self.hidden_dim = 128
         self.planner_app = "planner"
-        self.planner_timeout_s = 30.0
+        self.planner_timeout_s = 60.0  # PlannerClient.DEFAULT_TIMEOUT_S: p95 under load on 2 cores
         self.deploy_planner = False
         self.history_top = 6
         self.pool_name = ENV_DEFAULTS["pool_name"]

@@ -54,7 +54,7 @@ ENV_DEFAULTS: dict[str, Any] = {
     "reflection": "template",
     "reflection_max_tokens": 24,
     "planner_app": "planner",
-    "planner_timeout_s": 30.0,
+    "planner_timeout_s": 60.0,
     "history_top": 6,
     "pool_name": DEFAULT_POOL_NAME,
     "pool": {"capacity": 1000, "eviction": "fifo", "alpha": 1.0, "seed": 0},
