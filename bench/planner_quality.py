@@ -78,7 +78,8 @@ def main() -> None:
         app_name="bench-quality", ray_actor_options={"num_cpus": 1}, torch_threads=args.threads
     )
     deploy(cfg)
-    client = PlannerClient(cfg.app_name, timeout_s=600)
+    # One deadline covers the whole call (all prompts): allow ~5 s a prompt, far above the ~1 s it takes.
+    client = PlannerClient(cfg.app_name, timeout_s=max(600.0, 5.0 * len(prompts)))
     start = time.perf_counter()
     dists = client.distributions([p.text for p in prompts], [p.choices for p in prompts])
     elapsed = time.perf_counter() - start
