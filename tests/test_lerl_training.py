@@ -14,7 +14,7 @@ from ray.rllib.core.columns import Columns
 
 from rayrec.algorithms.lerl import LERL, LERLConfig, make_lerl_env_config
 from rayrec.algorithms.lerl.lerl import ensure_planner
-from rayrec.algorithms.lerl.planner_env import create_lerl_env
+from rayrec.algorithms.lerl.planner_env import assign_lessons, create_lerl_env
 from rayrec.envs.artifacts import cached_response_model
 from rayrec.envs.config import SimConfig
 from rayrec.errors import ConfigError
@@ -176,6 +176,7 @@ def test_llm_planner_two_runners_share_planner_and_pool_and_survive_its_loss(ray
             lambda er: {**er.env.unwrapped.totals, **er.env.unwrapped.planner.stats()}, local_env_runner=False
         )
         assert len(totals) == 2
+        print(f"LLM-planner totals per runner: {totals}; result lerl: {result['lerl']}")
         for t in totals:  # each runner reached the one planner and the one pool
             assert t["planner_requests"] > 0 and t["plans"] > 0
             assert t["sessions_to_pool"] > 0
@@ -190,3 +191,11 @@ def test_llm_planner_two_runners_share_planner_and_pool_and_survive_its_loss(ray
         algo.stop()
         ray.kill(ray.get_actor(pool, namespace="rayrec"))
         serve.shutdown()
+
+
+def test_fresh_users_of_one_replan_share_one_draw_of_lessons() -> None:
+    fresh = np.array([True, False, True, False, True])
+    sampled = [["a"], ["b"], ["shared"]]
+    assert assign_lessons(fresh, sampled) == [["shared"], ["a"], ["shared"], ["b"], ["shared"]]
+    with pytest.raises(ConfigError):
+        assign_lessons(fresh, [["a"], ["shared"]])

@@ -94,6 +94,7 @@ class LERLConfig(PPOConfig):
         self.planner_timeout_s = 60.0  # PlannerClient.DEFAULT_TIMEOUT_S: p95 under load on 2 cores
         self.deploy_planner = False
         self.history_top = 6
+        self.share_fresh_lessons = True
         self.pool_name = ENV_DEFAULTS["pool_name"]
         self.pool_capacity = 1000
         self.pool_eviction = "fifo"
@@ -129,6 +130,7 @@ class LERLConfig(PPOConfig):
         planner_timeout_s: float = NotProvided,
         deploy_planner: bool = NotProvided,
         history_top: int = NotProvided,
+        share_fresh_lessons: bool = NotProvided,
         pool_name: str = NotProvided,
         pool_capacity: int = NotProvided,
         pool_eviction: str = NotProvided,
@@ -242,6 +244,7 @@ class LERLConfig(PPOConfig):
             "planner_app": self.planner_app,
             "planner_timeout_s": float(self.planner_timeout_s),
             "history_top": int(self.history_top),
+            "share_fresh_lessons": bool(self.share_fresh_lessons),
             "pool_name": self.pool_name,
             "pool": self.pool_settings().__dict__,
         }

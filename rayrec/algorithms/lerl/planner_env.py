@@ -16,6 +16,9 @@ second of the one planner replica per finished session, and ~1.5x the tokens onc
 compact template as its counted fallback). The pool is only used by the ``llm`` planner (the other planners
 read no reflections). Adding to the pool is fire-and-forget; sampling is one actor call per replan.
 
+Fresh users (step 0) of one replan share one draw of lessons (``share_fresh_lessons``, on by
+default): their prompts are then identical, so the planner scores them once; see :func:`assign_lessons`.
+
 Counters (plans, planner requests/fallbacks, planner seconds, sessions sent to the pool) accumulate in
 the env and are drained by LERL's callback into the EnvRunner's metrics (``lerl/...``).
 """
@@ -56,6 +59,7 @@ ENV_DEFAULTS: dict[str, Any] = {
     "planner_app": "planner",
     "planner_timeout_s": 60.0,
     "history_top": 6,
+    "share_fresh_lessons": True,
     "pool_name": DEFAULT_POOL_NAME,
     "pool": {"capacity": 1000, "eviction": "fifo", "alpha": 1.0, "seed": 0},
 }
@@ -72,6 +76,20 @@ def make_lerl_env_config(dataset: str, *args: Any, **kwargs: Any) -> dict[str, A
     env_config["category_names"] = list(data.category_names)
     env_config["item_popularity"] = np.asarray(data.item_popularity(), dtype=np.float64)
     return env_config
+
+
+def assign_lessons(fresh: np.ndarray, sampled: list[list[str]]) -> list[list[str]]:
+    """Lessons per due row when the fresh users of one replan share one draw: ``sampled`` holds one
+    draw per returning user (in row order) and one last draw for all fresh users.
+
+    A fresh user's prompt holds nothing of its own but the lessons, so with a shared draw all fresh
+    users of a batch send the same prompt, scored once (and cached); with a draw each, every new
+    session would cost a full plan. Returning users keep their own draws.
+    """
+    if len(sampled) != int((~fresh).sum()) + 1:
+        raise ConfigError(f"{len(sampled)} draws for {int((~fresh).sum())} returning users plus one shared")
+    own = iter(sampled[:-1])
+    return [sampled[-1] if f else next(own) for f in fresh]
 
 
 class LERLVectorEnv(RecSimVectorEnv):
@@ -158,7 +176,11 @@ class LERLVectorEnv(RecSimVectorEnv):
             return
         start = time.perf_counter()
         shown, mean = self.core.category_history()
-        lessons = self._lessons(len(rows))
+        fresh = self.core.t[rows] == 0
+        if self.settings["share_fresh_lessons"] and fresh.sum() > 1:
+            lessons = assign_lessons(fresh, self._lessons(int((~fresh).sum()) + 1))
+        else:
+            lessons = self._lessons(len(rows))
         scores = self.planner.scores(rows, self.plan_index[rows], shown[rows], mean[rows], lessons, self.rng)
         chosen = select_categories(scores, self.planner.m, self.settings["plan_select"], self.rng)
         mask = np.zeros((len(rows), self.core.n_categories), dtype=np.int8)
