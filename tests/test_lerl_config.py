@@ -89,6 +89,6 @@ def test_item_init_mf_comes_from_the_logged_train_split() -> None:
     assert init.shape == (load_dataset("ml-100k").n_items, 8) and np.isfinite(init).all()
     assert init.std() > 0
     config = LERLConfig().environment(env_config={**_env_config(), "dataset": "ml-100k"})
-    config.training(item_init="mf", embed_dim=8)  # pool_seed 0: the cached fit above is reused
+    config.training(item_init="mf", embed_dim=8)  # seed 0: the cached fit above is reused
     spec_init = config.get_default_rl_module_spec().model_config["item_init"]
     np.testing.assert_array_equal(spec_init, init)

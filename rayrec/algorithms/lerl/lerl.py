@@ -257,9 +257,8 @@ class LERLConfig(PPOConfig):
         sim = env_config.get("sim", {})
         item_init = None
         if self.item_init == "mf":
-            item_init = mf_item_embeddings(
-                env_config["dataset"], int(self.embed_dim), int(self.pool_seed or 0)
-            )
+            # seeded by the run's seed (debugging(seed=...)); the fit itself adds its own offset
+            item_init = mf_item_embeddings(env_config["dataset"], int(self.embed_dim), int(self.seed or 0))
         return RLModuleSpec(
             module_class=LERLTorchRLModule,
             model_config={
