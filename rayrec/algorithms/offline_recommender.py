@@ -96,7 +96,10 @@ class OfflineRLRecommender(Recommender):
     algorithm already trained (or restored from a checkpoint). ``config`` must carry everything else
     the algorithm needs (e.g. LAAC's π_LLM table); its ``input_`` and spaces are replaced by the
     written episodes'. With ``checkpoint``, ``fit`` saves the trained algorithm there
-    (``Algorithm.from_checkpoint`` + ``from_algorithm`` give the same scores back).
+    (``Algorithm.from_checkpoint`` + ``from_algorithm`` give the same scores back). An offline
+    algorithm's checkpoint names its episodes (RLlib re-opens them on restore), so they are written
+    to ``episodes_dir`` and kept: by default ``<checkpoint>-episodes`` beside a checkpoint, else a
+    temporary directory removed after ``fit``.
     """
 
     def __init__(
@@ -108,6 +111,7 @@ class OfflineRLRecommender(Recommender):
         reward: str = "binary",
         name: str = "offline_rl",
         checkpoint: str | Path | None = None,
+        episodes_dir: str | Path | None = None,
     ) -> None:
         if iterations < 1:
             raise ConfigError(f"iterations must be >= 1, not {iterations}")
@@ -117,6 +121,9 @@ class OfflineRLRecommender(Recommender):
         self.reward = reward
         self.name = name
         self.checkpoint = checkpoint
+        if episodes_dir is None and checkpoint is not None:
+            episodes_dir = Path(checkpoint).with_name(Path(checkpoint).name + "-episodes")
+        self.episodes_dir = episodes_dir
         self.module: RLModule | None = None
         self._history: Dataset | None = None
         self._states: np.ndarray | None = None
@@ -144,7 +151,7 @@ class OfflineRLRecommender(Recommender):
         if self.config is None:
             raise ConfigError("this recommender wraps a trained algorithm; build it with a config to fit")
         with tempfile.TemporaryDirectory(prefix=f"rayrec-{self.name}-") as tmp:
-            eps = Path(tmp) / "episodes"
+            eps = Path(self.episodes_dir or Path(tmp) / "episodes").absolute()
             logged_mdp.write_logged_mdp(train, eps, self.history_len, self.reward)
             config = self.config.copy(copy_frozen=False)
             config.observation_space = config.action_space = None  # from these episodes
