@@ -435,36 +435,15 @@ def _shown(ids: list[int], limit: int = 10) -> str:
 # --- the deployment --------------------------------------------------------------------------------
 
 
-@serve.deployment(name="Recommender", max_ongoing_requests=64, ray_actor_options={"num_cpus": 0.5})
-@serve.ingress(app)
-class Recommender:
-    def __init__(
-        self,
-        spec: ModelSpec,
-        catalog: Catalog,
-        users: UserHistories,
-        max_batch_size: int = 32,
-        batch_wait_timeout_s: float = 0.002,
-        torch_threads: int | None = 1,
-    ) -> None:
-        import torch
+class RecommenderCore:
+    """A request's whole path except batching and HTTP: validate against the catalog, build the model
+    input, rank. The deployment wraps it; ``bench/serve_load.py`` calls it directly to measure what
+    Serve adds."""
 
-        if torch_threads:
-            torch.set_num_threads(torch_threads)
-        t0 = time.perf_counter()
+    def __init__(self, spec: ModelSpec, catalog: Catalog, users: UserHistories) -> None:
         self.spec, self.catalog, self.users = spec, catalog, users
         self.scorer = MODEL_KINDS[spec.kind].load(spec)
-        self.load_s = time.perf_counter() - t0
-        self._score_batch.set_max_batch_size(max_batch_size)
-        self._score_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
-        self.batching = {"max_batch_size": max_batch_size, "batch_wait_timeout_s": batch_wait_timeout_s}
         self.default_rating = float(np.clip(spec.like_threshold, catalog.rating_min, catalog.rating_max))
-        self.started = time.time()
-
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002)
-    async def _score_batch(self, rows: list[Any]) -> list[tuple[np.ndarray, dict[str, Any]]]:
-        scores, extras = self.scorer.score(rows)
-        return list(zip(scores, extras))
 
     def _items(self, ids: list[int], what: str) -> np.ndarray:
         index = self.catalog.item_index
@@ -510,19 +489,27 @@ class Recommender:
             )
         return cat.categories[:, [cat.category_index[n] for n in names]].any(axis=1)
 
-    @app.post("/recommend", response_model=RecommendResponse)
-    async def recommend(self, req: RecommendRequest) -> RecommendResponse:
-        # Everything that can reject the request happens before the batch.
+    def prepare(self, req: RecommendRequest) -> tuple[Any, dict[str, Any]]:
+        """The model input and the request's masks; raises :class:`RequestError` for a bad request, so
+        nothing that can be rejected ever reaches a batch."""
         items, ratings = self._state(req)
-        exclude = self._items(req.exclude, "exclude")
-        allowed = self._allowed(req.categories)
-        scores, extras = await self._score_batch(self.scorer.encode(items, ratings))
+        masks = {
+            "seen": items,
+            "exclude": self._items(req.exclude, "exclude"),
+            "allowed": self._allowed(req.categories),
+        }
+        return self.scorer.encode(items, ratings), masks
+
+    def answer(
+        self, req: RecommendRequest, masks: dict[str, Any], scores: np.ndarray, extras: dict[str, Any]
+    ) -> RecommendResponse:
+        """Top-k of one row of scores after the exclusions and the category constraint."""
         s = scores.astype(np.float64)
-        s[exclude] = -np.inf
+        s[masks["exclude"]] = -np.inf
         if req.exclude_seen:
-            s[items] = -np.inf
-        if allowed is not None:
-            s[~allowed] = -np.inf
+            s[masks["seen"]] = -np.inf
+        if masks["allowed"] is not None:
+            s[~masks["allowed"]] = -np.inf
         n_eligible = int(np.isfinite(s).sum())
         top = np.argsort(-s, kind="stable")[: min(req.k, n_eligible)]
         cat = self.catalog
@@ -541,9 +528,52 @@ class Recommender:
             k=req.k,
             n_eligible=n_eligible,
             user_id=req.user_id,
-            history_length=len(items),
+            history_length=len(masks["seen"]),
             planned_categories=extras.get("planned_categories"),
         )
+
+    def recommend(self, req: RecommendRequest) -> RecommendResponse:
+        """One request, unbatched, in this process."""
+        row, masks = self.prepare(req)
+        scores, extras = self.scorer.score([row])
+        return self.answer(req, masks, scores[0], extras[0])
+
+
+@serve.deployment(name="Recommender", max_ongoing_requests=64, ray_actor_options={"num_cpus": 0.5})
+@serve.ingress(app)
+class Recommender:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        catalog: Catalog,
+        users: UserHistories,
+        max_batch_size: int = 32,
+        batch_wait_timeout_s: float = 0.002,
+        torch_threads: int | None = 1,
+    ) -> None:
+        import torch
+
+        if torch_threads:
+            torch.set_num_threads(torch_threads)
+        t0 = time.perf_counter()
+        self.core = RecommenderCore(spec, catalog, users)
+        self.spec, self.catalog = spec, catalog
+        self.load_s = time.perf_counter() - t0
+        self._score_batch.set_max_batch_size(max_batch_size)
+        self._score_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
+        self.batching = {"max_batch_size": max_batch_size, "batch_wait_timeout_s": batch_wait_timeout_s}
+        self.started = time.time()
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002)
+    async def _score_batch(self, rows: list[Any]) -> list[tuple[np.ndarray, dict[str, Any]]]:
+        scores, extras = self.core.scorer.score(rows)
+        return list(zip(scores, extras))
+
+    @app.post("/recommend", response_model=RecommendResponse)
+    async def recommend(self, req: RecommendRequest) -> RecommendResponse:
+        row, masks = self.core.prepare(req)  # rejections happen here, before the batch
+        scores, extras = await self._score_batch(row)
+        return self.core.answer(req, masks, scores, extras)
 
     @app.get("/healthz")
     async def healthz(self) -> dict[str, Any]:
