@@ -75,13 +75,18 @@ class SASRecEncoder(nn.Module):
         self.register_buffer("causal", causal, persistent=False)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.encode_all(obs)[:, -1]  # (B, d)
+
+    def encode_all(self, obs: torch.Tensor) -> torch.Tensor:
+        """(B, N, d): the encoding at every position (causal: position t sees slots <= t), so the
+        supervised SASRec trains on every next-item target of a window in one pass."""
         items, ratings = split_state(obs, self.history_len)
         x = self.embed(items, ratings) * self.embed.items.embedding_dim**0.5
         x = x + self.pos.weight.unsqueeze(0)  # (B, N, d)
         pad = items == self.pad_id
         pad[:, -1] = False  # an all-pad (first) state still attends to its last slot, never to nothing
         h = self.blocks(x, mask=self.causal, src_key_padding_mask=pad)
-        return self.norm(h[:, -1])  # (B, d)
+        return self.norm(h)  # (B, N, d)
 
 
 def make_encoder(
