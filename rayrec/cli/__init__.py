@@ -49,6 +49,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
         "The shared LLM planner (Ray Serve): start, inspect, stop.",
     ),
     "llm": ("rayrec.cli.llm_cmds", "llm_app", "LLM backends: score allowed answers, generate text."),
+    "train": ("rayrec.cli.train_cmds", "train_app", "Train a method (LAAC): checkpoint, metrics, curves."),
     "serve": ("rayrec.cli.serve_cmds", "serve", "Serve a trained policy over HTTP (POST /recommend)."),
     "demo": (
         "rayrec.cli.demo_cmd",

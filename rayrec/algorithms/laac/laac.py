@@ -184,7 +184,8 @@ class LAACConfig(AlgorithmConfig):
                     )
         return self
 
-    def validate(self) -> None:
+    def check_knobs(self) -> None:
+        """The knobs' ranges only (no data needed), so a caller can fail before any expensive work."""
         for key, (ok, what) in _RANGES.items():
             value = getattr(self, key)
             try:
@@ -193,6 +194,9 @@ class LAACConfig(AlgorithmConfig):
                 good = False
             if not good:
                 raise ConfigError(f"LAAC knob {key}={value!r} is out of range: it must be {what}")
+
+    def validate(self) -> None:
+        self.check_knobs()
         if not self.llm_table:
             raise ConfigError("LAAC needs a π_LLM table: set .training(llm_table='path/to/pi_llm.npz')")
         if not self.input_:
