@@ -634,6 +634,10 @@ class RecommenderConfig:
     # ≥ max_batch_size, or batches never fill (Serve's default of 5 caps them).
     max_ongoing_requests: int = 64
     torch_threads: int | None = 1
+    # A killed replica is noticed at its next health check, and requests wait for its replacement until
+    # then: Serve's default period (10 s) made that outage ~20 s on 2 cores, 2 s makes it ~10 s.
+    health_check_period_s: float = 2.0
+    health_check_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1:
@@ -647,10 +651,11 @@ class RecommenderConfig:
             raise ConfigError(f"num_replicas must be ≥ 1, not {self.num_replicas}")
 
 
-def build_app(config: RecommenderConfig, dataset: Dataset | None = None) -> serve.Application:
-    """The app, with catalog and known users resolved here (the driver) and shipped to each replica, so
-    a restarted replica only reloads the policy. ``dataset`` overrides the catalog source (e.g. a
-    generated world that no name reproduces)."""
+def resolve(
+    config: RecommenderConfig, dataset: Dataset | None = None
+) -> tuple[ModelSpec, Catalog, UserHistories]:
+    """The checkpoint's spec, the catalog and the known users, checked against each other. ``dataset``
+    overrides the catalog source (e.g. a generated world that no name reproduces)."""
     spec = read_checkpoint(config.checkpoint, config.episodes)
     if dataset is None:
         from rayrec.data.registry import load_dataset
@@ -662,12 +667,23 @@ def build_app(config: RecommenderConfig, dataset: Dataset | None = None) -> serv
             f"{spec.checkpoint} was trained on {spec.n_items} / {spec.n_users} ({spec.dataset}): pass the "
             "dataset it was trained on"
         )
-    catalog = Catalog.from_dataset(dataset)
-    users = MODEL_KINDS[spec.kind].users(spec)
+    return spec, Catalog.from_dataset(dataset), MODEL_KINDS[spec.kind].users(spec)
+
+
+def build_app(
+    config: RecommenderConfig,
+    dataset: Dataset | None = None,
+    resolved: tuple[ModelSpec, Catalog, UserHistories] | None = None,
+) -> serve.Application:
+    """The app, with catalog and known users resolved here (the driver) and shipped to each replica, so
+    a restarted replica only reloads the policy."""
+    spec, catalog, users = resolved or resolve(config, dataset)
     return Recommender.options(
         num_replicas=config.num_replicas,
         ray_actor_options=config.ray_actor_options,
         max_ongoing_requests=config.max_ongoing_requests,
+        health_check_period_s=config.health_check_period_s,
+        health_check_timeout_s=config.health_check_timeout_s,
     ).bind(spec, catalog, users, config.max_batch_size, config.batch_wait_timeout_s, config.torch_threads)
 
 
