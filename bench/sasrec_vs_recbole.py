@@ -81,9 +81,10 @@ def rayrec_mode(args: argparse.Namespace) -> None:
     if args.grid:
         keys = list(GRID)
         configs = [dict(zip(keys, values, strict=True)) for values in itertools.product(*GRID.values())]
-    rows = []
+    rows: list[dict] = []
+    fitted: list = []
 
-    def trial(cfg: dict) -> float:
+    def trial(cfg: dict) -> None:
         rec = _fit(split, **base, **cfg)
         row = {
             **cfg,
@@ -93,8 +94,8 @@ def rayrec_mode(args: argparse.Namespace) -> None:
             "fit_s": round(rec.fit_seconds, 1),
         }
         rows.append(row)
+        fitted.append(rec)
         print(json.dumps(row), flush=True)
-        return rec.best_valid
 
     for cfg in configs:
         trial(cfg)
@@ -103,11 +104,10 @@ def rayrec_mode(args: argparse.Namespace) -> None:
         best_cfg = {k: best[k] for k in GRID}
         for extra in EXTRA:
             trial({**best_cfg, **extra})
-    best = max(rows, key=lambda r: r["valid_NDCG@10"])
-    chosen = {k: v for k, v in best.items() if k in GRID}
+    pick = int(np.argmax([r["valid_NDCG@10"] for r in rows]))
+    chosen = {k: v for k, v in rows[pick].items() if k in GRID}
     print(f"selected on valid NDCG@10: {chosen}", flush=True)
-    rec = _fit(split, **base, **chosen)
-    rec.observe(split.valid)
+    rec = fitted[pick].observe(split.valid)  # its best-epoch weights; the test item follows the valid one
     test = evaluate_ranking(rec, split, relevance="all", k=K, on="test", name="sasrec").metrics
     print(
         f"rayrec SASRec ({torch.get_num_threads()} threads): valid NDCG@10 {rec.best_valid:.4f} | "
