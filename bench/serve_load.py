@@ -210,7 +210,13 @@ def main() -> None:
     load_before = os.getloadavg()
     print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f} "
           f"({os.cpu_count()} CPUs)")  # fmt: skip
-    ray.init(num_cpus=4, include_dashboard=False, object_store_memory=200 * 1024**2, log_to_driver=False)
+    ray.init(
+        address="local",  # a private Ray, never a cluster someone else started on this machine
+        num_cpus=4,
+        include_dashboard=False,
+        object_store_memory=200 * 1024**2,
+        log_to_driver=False,
+    )
     tmp = tempfile.TemporaryDirectory(prefix="serve-load-")
     try:
         checkpoint = args.checkpoint

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import shutil
 import socket
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,14 @@ from rayrec.algorithms.laac import LAACConfig, random_llm_table
 from rayrec.data import leave_last_out, make_world
 from rayrec.data.logged_mdp import user_states, write_logged_mdp
 from rayrec.errors import ConfigError
-from rayrec.serve.recommender import MAX_HISTORY, RecommenderConfig, build, deploy, read_checkpoint
+from rayrec.serve.recommender import (
+    MAX_HISTORY,
+    RecommenderConfig,
+    build,
+    deploy,
+    read_checkpoint,
+    resolve,
+)
 
 N = 5
 APP = "recommender_test"
@@ -278,6 +286,17 @@ def test_non_checkpoints_and_wrong_catalogs_are_config_errors(served, tmp_path) 
 
     with pytest.raises(ConfigError, match="trained on 50 / 70"):
         build_app(RecommenderConfig(checkpoint=served["ckpt"]), dataset=other)
+    # A checkpoint inside a `rayrec train` run directory: its config.json says how the data was loaded.
+    options = {"n_users": 70, "n_items": 50, "n_categories": 4, "mean_interactions": 10, "seed": 11}
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copytree(served["ckpt"], run_dir / "checkpoint")
+    (run_dir / "config.json").write_text(
+        json.dumps({"dataset": "synthetic", "path": None, "options": options})
+    )
+    _, catalog, users = resolve(RecommenderConfig(checkpoint=str(run_dir / "checkpoint")))
+    assert catalog.n_items == 50 and len(users.items) == 70
+    assert catalog.category_names == served["ds"].category_names
     with pytest.raises(ConfigError, match="unknown recommender args"):
         build({"checkpoint": served["ckpt"], "port": 9})
     with pytest.raises(ConfigError, match="max_ongoing_requests"):

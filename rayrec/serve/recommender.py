@@ -28,6 +28,7 @@ one registered here; LERL plugs in with :func:`register_model_kind` (its ``score
 
 # No `from __future__ import annotations`: Serve's ingress re-creates the route methods, and FastAPI
 # then cannot resolve string annotations (a body model would be taken for a query parameter).
+import json
 import pickle
 import platform
 import time
@@ -651,6 +652,18 @@ class RecommenderConfig:
             raise ConfigError(f"num_replicas must be ≥ 1, not {self.num_replicas}")
 
 
+def _run_dataset(ckpt: Path) -> tuple[str, str | None, dict[str, Any]] | None:
+    """Dataset name, path and loader options from the run directory ``rayrec train`` put the checkpoint
+    in (its ``config.json``), so a generated or local dataset is rebuilt exactly as trained."""
+    try:
+        run = json.loads((ckpt.parent / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(run, dict) or not isinstance(run.get("dataset"), str):
+        return None
+    return run["dataset"], run.get("path"), dict(run.get("options") or {})
+
+
 def resolve(
     config: RecommenderConfig, dataset: Dataset | None = None
 ) -> tuple[ModelSpec, Catalog, UserHistories]:
@@ -660,7 +673,10 @@ def resolve(
     if dataset is None:
         from rayrec.data.registry import load_dataset
 
-        dataset = load_dataset(config.dataset or spec.dataset, config.dataset_path, **config.dataset_options)
+        name, path, options = config.dataset, config.dataset_path, config.dataset_options
+        if name is None and path is None and not options:
+            name, path, options = _run_dataset(Path(spec.checkpoint)) or (spec.dataset, None, {})
+        dataset = load_dataset(name or spec.dataset, path, **options)
     if (dataset.n_items, dataset.n_users) != (spec.n_items, spec.n_users):
         raise ConfigError(
             f"dataset {dataset.name} has {dataset.n_items} items / {dataset.n_users} users but checkpoint "
