@@ -36,6 +36,9 @@ MASK_OPT = typer.Option("soft", help="soft (−κ outside the plan) | hard")
 KAPPA_OPT = typer.Option(5.0, help="κ: the soft mask's logit penalty (>= 0)")
 ENCODER_OPT = typer.Option("transformer", help="history encoder: transformer | gru")
 REFLECTION_OPT = typer.Option("template", help="template | llm (generated reflections)")
+BATCH_OPT = typer.Option(256, help="PPO train batch per update (env steps); small, for small budgets")
+MINIBATCH_OPT = typer.Option(128, help="PPO minibatch size")
+EPOCHS_OPT = typer.Option(4, help="PPO epochs per train batch")
 RUNNERS_OPT = typer.Option(0, help="remote EnvRunners (0: sample in the driver)")
 ENVS_OPT = typer.Option(16, help="simulated users per EnvRunner")
 EVAL_POINTS_OPT = typer.Option(3, help="validation evaluations per run (model selection)")
@@ -51,13 +54,14 @@ OUT_OPT = typer.Option(Path("runs"), help="where run directories go")
 
 def _training(
     m: int, replan_every: int, n_reflections: int, mask: str, kappa: float, encoder: str, reflection: str,
-    quick: bool,
+    train_batch: int, minibatch: int, epochs: int, quick: bool,
 ) -> dict[str, Any]:  # fmt: skip
     from rayrec.algorithms.lerl.train import QUICK
 
     knobs: dict[str, Any] = {
         "m": m, "replan_every": replan_every, "n_reflections": n_reflections, "mask": mask, "kappa": kappa,
-        "encoder": encoder, "reflection": reflection,
+        "encoder": encoder, "reflection": reflection, "train_batch_size_per_learner": train_batch,
+        "minibatch_size": minibatch, "num_epochs": epochs,
     }  # fmt: skip
     if quick:
         knobs.update(QUICK["training"])
@@ -72,15 +76,21 @@ def _dataset_categories(dataset: str, path: Path | None, options: dict[str, Any]
 
 
 def _start_ray(address: str | None, num_cpus: int) -> None:
+    """Join ``address``, else the Ray cluster on this machine (where ``rayrec planner up`` puts the
+    planner), else start a local Ray for this command alone."""
     import ray
 
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    quiet = {"log_to_driver": False, "logging_level": "ERROR"}
     if address is not None:
-        ray.init(address=address, log_to_driver=False, logging_level="ERROR")
-    else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        ray.init(address=address, **quiet)
+        return
+    try:
+        ray.init(address="auto", **quiet)
+    except ConnectionError:
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **quiet)
 
 
 def ensure_planner_app(app: str, deploy: bool, num_cpus: float = 1.0, address: str | None = None) -> None:
@@ -128,6 +138,9 @@ def train_lerl_command(
     kappa: float = KAPPA_OPT,
     encoder: str = ENCODER_OPT,
     reflection: str = REFLECTION_OPT,
+    train_batch: int = BATCH_OPT,
+    minibatch: int = MINIBATCH_OPT,
+    epochs: int = EPOCHS_OPT,
     num_env_runners: int = RUNNERS_OPT,
     envs_per_runner: int = ENVS_OPT,
     eval_points: int = EVAL_POINTS_OPT,
@@ -147,7 +160,19 @@ def train_lerl_command(
 
     options = parse_key_values(option, "--option", "n_users=1000")
     sim = sim_config(quit_model, parse_key_values(quit_param, "--quit-param", "window=4"), seed)
-    training = _training(m, replan_every, n_reflections, mask, kappa, encoder, reflection, quick)
+    training = _training(
+        m,
+        replan_every,
+        n_reflections,
+        mask,
+        kappa,
+        encoder,
+        reflection,
+        train_batch,
+        minibatch,
+        epochs,
+        quick,
+    )
     check_training(planner, training, _dataset_categories(dataset, path, options))
     evaluation = {
         "eval_points": eval_points,
@@ -206,6 +231,9 @@ def study_lerl_command(
     kappa: float = KAPPA_OPT,
     encoder: str = ENCODER_OPT,
     reflection: str = REFLECTION_OPT,
+    train_batch: int = BATCH_OPT,
+    minibatch: int = MINIBATCH_OPT,
+    epochs: int = EPOCHS_OPT,
     num_env_runners: int = RUNNERS_OPT,
     envs_per_runner: int = ENVS_OPT,
     eval_points: int = EVAL_POINTS_OPT,
@@ -233,7 +261,19 @@ def study_lerl_command(
     budget = budget if budget is not None else (QUICK["budget"] if quick else DEFAULT_BUDGET)
     check_study(chosen, quit_models, seeds, seeds_other, budget)
     options = parse_key_values(option, "--option", "n_users=1000")
-    training = _training(m, replan_every, n_reflections, mask, kappa, encoder, reflection, quick)
+    training = _training(
+        m,
+        replan_every,
+        n_reflections,
+        mask,
+        kappa,
+        encoder,
+        reflection,
+        train_batch,
+        minibatch,
+        epochs,
+        quick,
+    )
     check_training("random", training, _dataset_categories(dataset, path, options))
     evaluation = {
         "eval_points": eval_points,
