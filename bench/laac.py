@@ -6,19 +6,24 @@ with the same batch size and the same network for BC as LAAC's actor (``rayrec.a
 for each encoder (GRU, SASRec). LAAC trains three such networks (actor, twin critics) plus two EMA
 targets, so the ratio LAAC/BC measures LAAC's extra work; the issue's target is >= 0.3x, the aim 0.5x.
 
-Each (method, encoder) runs in its own process with its own local Ray (``num_learners=0``: the learner
-is that process), so its memory figure is its own:
+Both methods of an encoder run in one process with its own local Ray (``num_learners=0``: the learner
+is that process). Each is built, started and warmed up in turn, then their timed ``train()`` calls
+alternate (order flipping each round), so a change in the machine's load hits both alike and the
+ratio stays meaningful on a shared machine:
 
-- ``build``: ``config.build_algo()``; ``first train``: the first ``Algorithm.train()``, which starts
+- ``build``: ``config.build_algo()``; ``1st train``: the first ``Algorithm.train()``, which starts
   RLlib's Ray Data pipeline (read parquet, map through ``OfflinePreLearner``, materialise): start-up,
   reported apart and excluded from the rates, like ``--warmup`` further iterations;
-- ``train/it`` and ``samples/s (iter)``: wall time of the next ``--iters`` ``train()`` calls, each one
+- ``train ms/it`` and ``samples/s``: wall time of ``--iters`` timed ``train()`` calls, each one
   minibatch of ``--batch`` transitions (sampling from the materialised data + learner update);
-- ``update/it`` and ``samples/s (learner)``: the ``LearnerGroup.update`` part of those calls alone
+- ``update ms/it`` and ``learner s/s``: the ``LearnerGroup.update`` part of those calls alone
   (timed around the call), i.e. the learner's own throughput;
-- ``peak RSS``: the process's peak resident set (``VmHWM`` of /proc/self/status) after the run, and
-  its growth over the RSS just before ``build_algo``. Ray's own processes (GCS, raylet, the Ray Data
-  mapper actor, the object store) are not included.
+- memory: ``growth MB`` is the process's RSS (``VmRSS``, /proc/self/status) after the method's
+  warm-up minus just before its ``build_algo`` (its learner, module, optimizer state and in-process
+  data); ``peak RSS MB`` is the process's peak resident set (``VmHWM``) at the end, shared by the
+  methods of a process. ``--separate`` runs each method in its own process instead, so the peak is
+  its own (the rates are then measured at different times). Ray's own processes (GCS, raylet, the
+  Ray Data mapper actor, the object store) are not counted.
 
 LAAC's timed iterations are adversarial steps (``bc_warmstart_steps`` = the warm-up iterations, actor
 updated every step); its π_LLM table here is ``random_llm_table`` with the same K, since the learner's
@@ -27,8 +32,8 @@ with the embedded model (``rayrec.algorithms.laac.reference_policy.reference_tab
 directory, then a second call that loads it from the cache.
 
 Run: ``.venv/bin/python bench/laac.py [--dataset ml-100k] [--iters 100] [--warmup 5] [--batch 256]
-[--encoders gru sasrec] [--threads 2] [--llm]``. Figures depend on the machine's load: the load average
-is printed at the start and the end.
+[--encoders gru sasrec] [--threads 2] [--separate] [--llm]``. Figures depend on the machine's load:
+the load average is printed at the start and the end.
 """
 
 from __future__ import annotations
@@ -70,8 +75,54 @@ def prepare(args: argparse.Namespace, root: Path) -> dict:
     return {"users": info.n_users, "items": info.n_items, "transitions": info.n_transitions}
 
 
+def _config(method: str, args: argparse.Namespace, root: Path):  # noqa: ANN202
+    eps = str(root / "episodes")
+    if method == "bc":
+        from rayrec.algorithms.baselines.bc import bc_config
+
+        return bc_config(eps, encoder=args.encoder, train_batch_size_per_learner=args.batch)
+    from rayrec.algorithms.laac import LAACConfig
+
+    return (
+        LAACConfig()
+        .offline_data(input_=eps)
+        .training(
+            llm_table=str(root / "pi_llm.npz"),
+            K=args.k,
+            encoder=args.encoder,
+            train_batch_size_per_learner=args.batch,
+            bc_warmstart_steps=1 + args.warmup,
+            actor_update_interval=1,
+        )
+    )
+
+
+class _Timed:
+    """An algorithm with its LearnerGroup.update calls timed (instance attribute: only its own calls)."""
+
+    def __init__(self, algo) -> None:  # noqa: ANN001
+        self.algo, self.update_s, self.train_s = algo, [], []
+        update = algo.learner_group.update
+
+        def timed_update(*a, **kw):  # noqa: ANN002, ANN003, ANN202
+            t = time.perf_counter()
+            out = update(*a, **kw)
+            self.update_s.append(time.perf_counter() - t)
+            return out
+
+        algo.learner_group.update = timed_update
+
+    def train(self) -> float:
+        t = time.perf_counter()
+        self.algo.train()
+        return time.perf_counter() - t
+
+
 def child(args: argparse.Namespace) -> None:
-    """One (method, encoder) measurement; prints one JSON line."""
+    """The methods of one encoder in one process: each built, started and warmed up in turn (build
+    time, first train() and RSS growth are its own), then their timed train() calls interleaved
+    (order alternating), so a change in the machine's load hits every method alike. Prints one JSON
+    line per method."""
     import ray
     import torch
 
@@ -84,76 +135,44 @@ def child(args: argparse.Namespace) -> None:
         runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}},
     )
     root = Path(args.root)
-    eps = str(root / "episodes")
-    if args.method == "bc":
-        from rayrec.algorithms.baselines.bc import bc_config
-
-        config = bc_config(eps, encoder=args.encoder, train_batch_size_per_learner=args.batch)
-    else:
-        from rayrec.algorithms.laac import LAACConfig
-
-        config = (
-            LAACConfig()
-            .offline_data(input_=eps)
-            .training(
-                llm_table=str(root / "pi_llm.npz"),
-                K=args.k,
-                encoder=args.encoder,
-                train_batch_size_per_learner=args.batch,
-                bc_warmstart_steps=1 + args.warmup,
-                actor_update_interval=1,
-            )
-        )
-    rss_before = _proc_status_mb("VmRSS")
-    tick = time.perf_counter()
-    algo = config.build_algo()
-    build_s = time.perf_counter() - tick
-
-    update_times: list[float] = []
-    update = algo.learner_group.update
-
-    def timed_update(*a, **kw):  # noqa: ANN002, ANN003, ANN202
-        t = time.perf_counter()
-        out = update(*a, **kw)
-        update_times.append(time.perf_counter() - t)
-        return out
-
-    algo.learner_group.update = timed_update  # instance attribute: only this algorithm's calls
-    tick = time.perf_counter()
-    algo.train()
-    first_s = time.perf_counter() - tick
-    for _ in range(args.warmup):
-        algo.train()
-    update_times.clear()
-    tick = time.perf_counter()
-    for _ in range(args.iters):
-        algo.train()
-    wall = time.perf_counter() - tick
-    params = sum(
-        p.numel()
-        for p in algo.learner_group._learner.module["default_policy"].parameters()
-        if p.requires_grad
-    )
-    algo.stop()
+    runs: dict[str, dict] = {}
+    for method in args.methods:
+        rss_before = _proc_status_mb("VmRSS")
+        tick = time.perf_counter()
+        timed = _Timed(_config(method, args, root).build_algo())
+        build_s = time.perf_counter() - tick
+        first_s = timed.train()
+        for _ in range(args.warmup):
+            timed.train()
+        timed.update_s.clear()
+        module = timed.algo.learner_group._learner.module["default_policy"]
+        runs[method] = {
+            "timed": timed,
+            "build_s": build_s,
+            "first_train_s": first_s,
+            "rss_growth_mb": _proc_status_mb("VmRSS") - rss_before,
+            "trainable_params": sum(p.numel() for p in module.parameters() if p.requires_grad),
+        }
+    for i in range(args.iters):
+        order = args.methods if i % 2 == 0 else args.methods[::-1]
+        for method in order:
+            runs[method]["timed"].train_s.append(runs[method]["timed"].train())
     n = args.iters * args.batch
-    print(
-        json.dumps(
-            {
-                "method": args.method,
-                "encoder": args.encoder,
-                "build_s": build_s,
-                "first_train_s": first_s,
-                "train_s_per_it": wall / args.iters,
-                "samples_per_s_iter": n / wall,
-                "update_s_per_it": sum(update_times) / len(update_times),
-                "samples_per_s_learner": n / sum(update_times),
-                "peak_rss_mb": _proc_status_mb("VmHWM"),
-                "rss_growth_mb": _proc_status_mb("VmHWM") - rss_before,
-                "trainable_params": params,
-            }
-        ),
-        flush=True,
-    )
+    for method, run in runs.items():
+        timed = run.pop("timed")
+        timed.algo.stop()
+        wall, upd = sum(timed.train_s), sum(timed.update_s)
+        row = {
+            "method": method,
+            "encoder": args.encoder,
+            **run,
+            "train_s_per_it": wall / args.iters,
+            "samples_per_s_iter": n / wall,
+            "update_s_per_it": upd / args.iters,
+            "samples_per_s_learner": n / upd,
+            "peak_rss_mb": _proc_status_mb("VmHWM"),
+        }
+        print(json.dumps(row), flush=True)
     ray.shutdown()
 
 
@@ -193,11 +212,16 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="torch threads of the learner process")
     p.add_argument("--llm", action="store_true", help="also time the π_LLM precompute and a cached load")
     p.add_argument("--llm-cache", default=None, help="cache dir for --llm (default: a fresh temp dir)")
-    p.add_argument("--child", nargs=2, metavar=("METHOD", "ENCODER"), help=argparse.SUPPRESS)
+    p.add_argument(
+        "--separate",
+        action="store_true",
+        help="one process per method (exact per-method peak RSS; rates then taken at different times)",
+    )
+    p.add_argument("--child", nargs=2, metavar=("METHODS", "ENCODER"), help=argparse.SUPPRESS)
     p.add_argument("--root", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        args.method, args.encoder = args.child
+        args.methods, args.encoder = args.child[0].split(","), args.child[1]
         child(args)
         return
 
@@ -211,19 +235,21 @@ def main() -> None:
             f"iterations after 1 + {args.warmup} warm-up; torch threads {args.threads}"
         )
         rows = []
-        for encoder in args.encoders:
-            for method in METHODS:
-                cmd = [sys.executable, __file__, "--child", method, encoder, "--root", str(root)]
-                for flag in ("batch", "iters", "warmup", "k", "threads"):
-                    cmd += [f"--{flag}", str(getattr(args, flag))]
-                cmd += ["--history-len", str(args.history_len)]
-                env = {**os.environ, "RAY_AUTH_MODE": "disabled", "OMP_NUM_THREADS": str(args.threads)}
-                out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-                line = next((x for x in out.stdout.splitlines() if x.startswith("{")), None)
-                if out.returncode != 0 or line is None:
-                    sys.exit(f"{method}/{encoder} failed:\n{out.stderr[-3000:]}")
-                rows.append(json.loads(line))
-                print(f"  done {method}/{encoder} (load {_load()})", flush=True)
+        jobs = [(tuple(METHODS), e) for e in args.encoders]
+        if args.separate:
+            jobs = [((m,), e) for e in args.encoders for m in METHODS]
+        for methods, encoder in jobs:
+            cmd = [sys.executable, __file__, "--child", ",".join(methods), encoder, "--root", str(root)]
+            for flag in ("batch", "iters", "warmup", "k", "threads"):
+                cmd += [f"--{flag}", str(getattr(args, flag))]
+            cmd += ["--history-len", str(args.history_len)]
+            env = {**os.environ, "RAY_AUTH_MODE": "disabled", "OMP_NUM_THREADS": str(args.threads)}
+            out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+            lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
+            if out.returncode != 0 or len(lines) != len(methods):
+                sys.exit(f"{'+'.join(methods)}/{encoder} failed:\n{out.stderr[-3000:]}")
+            rows += [json.loads(x) for x in lines]
+            print(f"  done {'+'.join(methods)}/{encoder} (load {_load()})", flush=True)
 
     head = (
         f"{'encoder':8}{'method':8}{'params':>10}{'build s':>9}{'1st train s':>12}{'train ms/it':>12}"
