@@ -9,6 +9,7 @@ with ``ray start --head`` when there is none) and returns; the app keeps running
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import typer
@@ -64,6 +65,10 @@ def serve(
             f"[green]{spec.kind} recommender {name!r} is up[/] at {url}/recommend (docs: {url}/docs)"
         )
         return
+    # Ctrl-C and SIGTERM both end in the cleanup below (a shell's background job starts with SIGINT
+    # ignored, and a bare SIGTERM would leave the private Ray's processes behind).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     try:
