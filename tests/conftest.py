@@ -86,6 +86,7 @@ def ray_session():
 
     torch.set_num_threads(1)
     ray.init(
+        address="local",  # always a private Ray: never join a `ray start --head` left on the machine
         num_cpus=4,
         include_dashboard=False,
         object_store_memory=200 * 1024**2,
