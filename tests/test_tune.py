@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from rayrec.cli.tune_cmds import tune_app
 from rayrec.errors import ConfigError
 from rayrec.tune import LAAC_METRIC, LERL_METRIC, restore_best, tune_laac, tune_lerl
 from rayrec.tune.trainables import laac_probe, lerl_probe, load_probe
@@ -44,7 +46,6 @@ def test_laac_sweep_best_checkpoint_restores_and_resumes(ray_session, tmp_path) 
     probe = load_probe(res.best_checkpoint)["top_k"]
     algo = restore_best(res.path)
     try:
-        train = res.grid[0].config and None  # noqa: F841 (the split is rebuilt below, as the CLI would)
         from rayrec.data import load_dataset, split_dataset
 
         parts = split_dataset(load_dataset("synthetic", **WORLD), "leave_last_out")
@@ -57,19 +58,33 @@ def test_laac_sweep_best_checkpoint_restores_and_resumes(ray_session, tmp_path) 
     assert again.best_value == pytest.approx(res.best_value)
 
 
-def test_lerl_sweep_best_checkpoint_restores(ray_session, tmp_path) -> None:
-    res = tune_lerl(
-        "synthetic", options=WORLD, samples=2, iterations=2, grace_period=1, planner="round_robin",
-        valid_sessions=8, num_envs=8, sim={"max_turn": 10},
-        fixed={"train_batch_size_per_learner": 100, "minibatch_size": 50, "num_epochs": 1},
-        out=tmp_path, progress=False,
-    )  # fmt: skip
-    _check_outputs(res, LERL_METRIC, {"replan_every", "m", "kappa", "n_reflections", "lr", "entropy_coeff"})
-    probe = load_probe(res.best_checkpoint)
+def test_lerl_sweep_from_the_cli_best_checkpoint_restores(ray_session, tmp_path) -> None:
+    """`rayrec tune lerl` (its typer function): live table, summary, outputs; the best restores."""
+    args = ["lerl", "synthetic", "--samples", "2", "--iterations", "2", "--grace-period", "1",
+            "--planner", "round_robin", "--valid-sessions", "8", "--num-envs", "8", "--sim", "max_turn=10",
+            "--set", "train_batch_size_per_learner=100", "--set", "minibatch_size=50",
+            "--set", "num_epochs=1", "--out", str(tmp_path)]  # fmt: skip
+    for key, value in WORLD.items():
+        args += ["--option", f"{key}={value}"]
+    proc = CliRunner().invoke(tune_app, args)
+    assert proc.exit_code == 0, (proc.output[-3000:], proc.exception)
+    assert "2 TERMINATED" in proc.output  # Tune's live table, final state
+    (sweep,) = tmp_path.glob("tune-lerl-synthetic-*")
+    assert f"checkpoint:      {json.loads((sweep / 'best.json').read_text())['checkpoint']}" in proc.output
+    best = json.loads((sweep / "best.json").read_text())
+    table = pd.read_csv(sweep / "results.csv")
+    assert len(table) == 2 and best["value"] == pytest.approx(table[f"{LERL_METRIC}_best"].max())
+    knobs = {"replan_every", "m", "kappa", "n_reflections", "lr", "entropy_coeff"}
+    assert (
+        knobs <= set(table.columns)
+        and set(yaml.safe_load((sweep / "best_config.yaml").read_text())["config"]) == knobs
+    )
+    assert (sweep / "search.png").stat().st_size > 5_000
+    probe = load_probe(best["checkpoint"])
     obs = {key[len("obs/") :]: value for key, value in probe.items() if key.startswith("obs/")}
-    algo = restore_best(res)
+    algo = restore_best(sweep)
     try:
-        assert algo.config.replan_every == res.best_config["replan_every"]
+        assert algo.config.replan_every == best["config"]["replan_every"]
         np.testing.assert_array_equal(lerl_probe(algo.get_module(), obs), probe["actions"])
     finally:
         algo.stop()

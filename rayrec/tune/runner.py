@@ -363,8 +363,7 @@ def _sweep(
             reporter = tune.CLIReporter(
                 metric_columns={metric: metric, "training_iteration": "iter"},
                 parameter_columns=list(knobs), max_report_frequency=15, sort_by_metric=True,
-                metric=metric, mode=MODE,
-            )  # fmt: skip
+            )  # fmt: skip (metric and mode come from TuneConfig)
         tuner = tune.Tuner(
             wrapped,
             param_space=space,
