@@ -78,8 +78,9 @@ def main() -> None:
         app_name="bench-quality", ray_actor_options={"num_cpus": 1}, torch_threads=args.threads
     )
     deploy(cfg)
-    # One deadline covers the whole call (all prompts): allow ~5 s a prompt, far above the ~1 s it takes.
-    client = PlannerClient(cfg.app_name, timeout_s=max(600.0, 5.0 * len(prompts)))
+    # One deadline covers the whole call, and a fallback (uniform) would be scored as the model's answer:
+    # a quality figure wants every answer however slow the machine is (0.05 prompts/s at load 40 here).
+    client = PlannerClient(cfg.app_name, timeout_s=24 * 3600.0)
     start = time.perf_counter()
     dists = client.distributions([p.text for p in prompts], [p.choices for p in prompts])
     elapsed = time.perf_counter() - start
@@ -105,6 +106,7 @@ def main() -> None:
         f"planner: ±{1.96 * se:.3f} (95% CI half-width); {n} prompts in {elapsed:.0f} s "
         f"({n / elapsed:.2f} prompts/s); popularity top-3 = {[names[g] for g in sorted(pop_top)]}; "
         f"fallbacks {client.stats['fallbacks']}"
+        + (" (the planner figure is NOT valid)" if client.stats["fallbacks"] else "")
     )
 
 
