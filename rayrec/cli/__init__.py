@@ -49,7 +49,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
         "The shared LLM planner (Ray Serve): start, inspect, stop.",
     ),
     "llm": ("rayrec.cli.llm_cmds", "llm_app", "LLM backends: score allowed answers, generate text."),
-    "train": ("rayrec.cli.train_cmds", "train_app", "Train a method (LAAC): checkpoint, metrics, curves."),
+    "train": ("rayrec.cli.train_cmds", "train_app", "Train LAAC or LERL: checkpoint, metrics, curves."),
+    "tune": ("rayrec.cli.tune_cmds", "tune_app", "Hyperparameter sweeps (Ray Tune: ASHA + Optuna)."),
     "serve": ("rayrec.cli.serve_cmds", "serve", "Serve a trained policy over HTTP (POST /recommend)."),
     "demo": (
         "rayrec.cli.demo_cmd",

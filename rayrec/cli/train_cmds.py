@@ -19,8 +19,6 @@ from rayrec.errors import ConfigError
 
 train_app = typer.Typer(help="Train a method; each run writes a run directory.", no_args_is_help=True)
 
-ENCODERS = ("gru", "sasrec")
-SPLITS = ("leave_last_out", "temporal")
 
 
 def _knob(help_text: str) -> Any:
@@ -57,8 +55,8 @@ def laac(
     dataset: str = DATASET_ARG,
     path: Path = PATH_OPT,
     option: list[str] = OPTION_OPT,
-    split: str = typer.Option("leave_last_out", help=" | ".join(SPLITS)),
-    encoder: str = typer.Option("gru", help=" | ".join(ENCODERS)),
+    split: str = typer.Option("leave_last_out", help="leave_last_out | temporal"),
+    encoder: str = typer.Option("gru", help="gru | sasrec"),
     iterations: int = typer.Option(100, help="Algorithm.train() calls"),
     updates_per_iteration: int = typer.Option(20, help="learner updates (minibatches) per iteration"),
     eval_every: int = typer.Option(10, help="validation NDCG@k every this many iterations (and at the end)"),
@@ -98,8 +96,11 @@ def laac(
     out: Path = typer.Option(Path("runs"), help="root of the run directories"),
 ) -> None:
     """Train LAAC offline on the split's train part; select on validation NDCG@k; report test metrics."""
-    check_choice(split, SPLITS, "--split")
-    check_choice(encoder, ENCODERS, "--encoder")
+    from rayrec.algorithms.sequence_encoders import ENCODERS
+    from rayrec.data import SPLITS
+
+    check_choice(split, tuple(SPLITS), "--split")
+    check_choice(encoder, tuple(ENCODERS), "--encoder")
     check_choice(llm, ("model", "random"), "--llm")
     check_choice(via, ("local", "planner"), "--via")
     if llm == "random" and via == "planner":
@@ -199,3 +200,13 @@ def _shutdown() -> None:
     gc.collect()
     if ray.is_initialized():
         ray.shutdown()
+
+
+def _wire_lerl() -> None:
+    """``rayrec train lerl`` lives with the rest of LERL's CLI (rayrec.cli.lerl_cmds)."""
+    from rayrec.cli.lerl_cmds import train_lerl_command
+
+    train_app.command("lerl")(train_lerl_command)
+
+
+_wire_lerl()
