@@ -1,4 +1,4 @@
-"""LAAC's loss terms on hand-built tensors (DESIGN.md §5), and the learner's EMA targets and phases.
+"""LAAC's loss terms on hand-built tensors (docs/design.md §8), and the learner's EMA targets and phases.
 
 No Ray cluster: the loss functions are pure torch, and the learner is built locally with
 ``LAACConfig.build_learner`` on a few hand-written transitions.

@@ -144,7 +144,7 @@ def test_slates_train_with_plackett_luce_inside_the_plan(ray_session, artifact) 
 @pytest.mark.timeout(120)
 def test_missing_planner_fails_at_once_with_how_to_start_it(ray_session) -> None:
     with pytest.raises(ConfigError, match="rayrec planner up --name no-such-planner"):
-        ensure_planner("no-such-planner", deploy_if_missing=False)
+        ensure_planner("no-such-planner")
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ LAAC: validation NDCG@10 (the metric ``train_laac`` selects on), reported after 
 LERL: validation R_tra (mean return per session on the fixed validation sessions, as ``train_online``
 selects on). Both are maximised.
 
-Ranges bracket the defaults (DESIGN.md §5 for LAAC; ``LERLConfig`` for LERL) by about an order of
+Ranges bracket the defaults (docs/design.md §8 for LAAC; ``LERLConfig`` for LERL) by about an order of
 magnitude either way on log scales, where the knob is a rate or a weight; discrete knobs take the
 values that change behaviour (m up to 5 categories per plan, a replan every 2..10 steps).
 """

@@ -1,4 +1,4 @@
-"""LAAC: LLM-guided Adversarial Actor Critic (offline; DESIGN.md §5) as an RLlib algorithm."""
+"""LAAC: LLM-guided Adversarial Actor Critic (offline; docs/design.md §8) as an RLlib algorithm."""
 
 from rayrec.algorithms.laac.laac import LAAC, LAACConfig, top_k
 from rayrec.algorithms.laac.laac_learner import LAACTorchLearner

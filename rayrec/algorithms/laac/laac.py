@@ -80,7 +80,7 @@ _RANGES: dict[str, tuple[Any, str]] = {
 
 
 class LAACConfig(AlgorithmConfig):
-    """Defaults follow DESIGN.md §5 (γ 0.9, β 4, λ 1, lr_critic 5e-4, lr_actor 5e-5, batch 256, N 10).
+    """Defaults follow docs/design.md §8 (γ 0.9, β 4, λ 1, lr_critic 5e-4, lr_actor 5e-5, batch 256, N 10).
 
     Knobs (``.training(...)``): ``beta`` Bellman weight, ``lam`` anchor weight λ, ``gamma``, ``tau`` EMA
     rate of the target critics, ``lr_critic`` / ``lr_actor`` / ``lr_bc`` (the actor's lr during the BC

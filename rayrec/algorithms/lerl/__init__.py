@@ -1,6 +1,7 @@
-"""LERL: an LLM planner over categories, PPO over items, and a shared reflection pool (DESIGN.md §6).
+"""LERL: an LLM planner over categories, PPO over items, and a shared reflection pool (docs/design.md).
 
-Usage (the planner app must run for ``planner="llm"``: ``rayrec planner up``, or ``deploy_planner=True``)::
+Usage (for ``planner="llm"`` the planner app must run: ``rayrec planner up``; ``rayrec train lerl``
+deploys it)::
 
     env_config = make_lerl_env_config("ml-100k", sim=SimConfig(quit_model="category_window"))
     config = (

@@ -2,8 +2,9 @@
 
 ``LERLConfig`` is a ``PPOConfig`` with LERL's knobs; ``LERL`` is PPO plus the cluster pieces it needs:
 the shared reflection pool (created before any EnvRunner, so all of them find the same named actor)
-and, with ``planner="llm"``, the planner app (deployed with default settings when missing if
-``deploy_planner``, else a ``ConfigError`` at build time that says how to start it). Planning happens
+and, with ``planner="llm"``, a running planner app (a ``ConfigError`` at build time says how to start
+it when it is missing: ``algorithms`` sit below ``serve``, so deploying is the caller's job, as
+``rayrec train lerl`` does). Planning happens
 in the env (``planner_env.LERLVectorEnv``), batched over each EnvRunner's users; the module
 (``lerl_rl_module.LERLTorchRLModule``) applies the plan as a logit bias.
 
@@ -92,7 +93,6 @@ class LERLConfig(PPOConfig):
         self.hidden_dim = 128
         self.planner_app = "planner"
         self.planner_timeout_s = 60.0  # PlannerClient.DEFAULT_TIMEOUT_S: p95 under load on 2 cores
-        self.deploy_planner = False
         self.history_top = 6
         self.share_fresh_lessons = True
         self.pool_name = ENV_DEFAULTS["pool_name"]
@@ -128,7 +128,6 @@ class LERLConfig(PPOConfig):
         hidden_dim: int = NotProvided,
         planner_app: str = NotProvided,
         planner_timeout_s: float = NotProvided,
-        deploy_planner: bool = NotProvided,
         history_top: int = NotProvided,
         share_fresh_lessons: bool = NotProvided,
         pool_name: str = NotProvided,
@@ -286,7 +285,7 @@ class LERL(PPO):
     def setup(self, config: LERLConfig) -> None:
         if config.planner == "llm":
             self._pool = get_pool(config.pool_name, config.pool_settings())
-            ensure_planner(config.planner_app, config.deploy_planner)
+            ensure_planner(config.planner_app)
         else:
             self._pool = None
         super().setup(config)
@@ -306,23 +305,16 @@ class LERL(PPO):
             self.metrics.log_value(("lerl", key), stats[key], window=1)
 
 
-def ensure_planner(app_name: str, deploy_if_missing: bool) -> None:
-    """The planner app must run before LERL samples: deploy it (default settings) or say how."""
+def ensure_planner(app_name: str) -> None:
+    """The planner app must run before LERL samples; if it does not, say how to start it."""
     from ray import serve
 
     try:
         running = app_name in serve.status().applications
     except Exception:  # no Serve instance yet
         running = False
-    if running:
-        return
-    if not deploy_if_missing:
+    if not running:
         raise ConfigError(
             f"planner app {app_name!r} is not running: start it with `rayrec planner up --name {app_name}` "
-            "(or rayrec.serve.planner.deploy(PlannerConfig(...))), or pass "
-            ".training(deploy_planner=True), or use planner='round_robin'/'random'/'none'"
+            "(`rayrec train lerl` deploys it for you), or use planner='round_robin'/'random'/'none'"
         )
-    from rayrec.serve.planner import PlannerConfig, deploy
-
-    logger.info("deploying planner app %r with default settings", app_name)
-    deploy(PlannerConfig(app_name=app_name))

@@ -199,7 +199,7 @@ def run_study(
     if any(m in LLM_METHODS for m in methods):
         from rayrec.algorithms.lerl.lerl import ensure_planner
 
-        ensure_planner(planner_app, deploy_if_missing=False)
+        ensure_planner(planner_app)
     plan = seeds_plan(quit_models, seeds, seeds_other)
     settings = {
         "dataset": dataset, "methods": list(methods), "quit_models": list(quit_models), "seeds": plan,
