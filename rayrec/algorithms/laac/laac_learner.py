@@ -1,4 +1,4 @@
-"""LAAC's learner: the critic (follower) and actor (leader) losses of docs/design.md §8, one function per term.
+"""LAAC's learner: the critic (follower) and actor (leader) losses of docs/design.md §8, one per term.
 
 Shapes: B states in the batch, I catalog items, K π_LLM candidates per state. Comparator weights are
 sparse: (idx (B, M), w (B, M)) with M = K for π_LLM / uniform and M = 1 for the logged action.
