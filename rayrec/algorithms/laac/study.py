@@ -35,6 +35,7 @@ per keep ratio), ``runs.csv`` and ``runs.json`` (every run, with its selection a
 from __future__ import annotations
 
 import csv
+import gc
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -254,6 +255,7 @@ def train_offline(
     finally:
         algo.stop()
         del algo
+        gc.collect()  # closes the offline data's iterators while Ray is still up
     rec.module = best_module
     selection = {
         "selected": "iteration",
