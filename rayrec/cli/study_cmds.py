@@ -21,7 +21,9 @@ def study_laac(
     ),
     methods: list[str] = typer.Option([], "--method", help="methods to run (repeatable; default: all)"),
     budget: int = typer.Option(
-        None, "--budget", help="Algorithm.train() iterations of every offline RL method (default 100)"
+        None,
+        "--budget",
+        help="Algorithm.train() iterations of every offline RL method (default 100; --quick 3)",
     ),
     updates: int = typer.Option(20, help="learner updates per iteration"),
     eval_every: int = typer.Option(10, help="validation NDCG every this many iterations"),
@@ -44,28 +46,36 @@ def study_laac(
     metrics in the simulator; Markdown/CSV tables (mean ± std) and PNGs in one study directory."""
     from rayrec.algorithms.laac.study import QUICK, run_laac_study
 
+    # the non-quick defaults of the options above, so --quick can tell what was given
+    DEFAULTS = {
+        "methods": None,
+        "seeds": 3,
+        "keeps": [1.0],
+        "iterations": None,
+        "updates_per_iteration": 20,
+        "eval_every": 10,
+        "batch_size": 256,
+        "sasrec_epochs": 200,
+        "sim_sessions": 300,
+    }
+
     options = parse_key_values(option, "--option", "n_users=1000")
-    settings = {
+    settings: dict = {
         "methods": list(methods) or None,
         "seeds": seeds,
         "keeps": list(longtail_keep),
-        "iterations": budget if budget is not None else 100,
+        "iterations": budget,
         "updates_per_iteration": updates,
         "eval_every": eval_every,
         "batch_size": batch,
         "sasrec_epochs": sasrec_epochs,
         "sim_sessions": sim_sessions,
     }
-    if quick:
-        settings.update({key: value for key, value in QUICK.items() if key != "keeps"})
-        if budget is not None:
-            settings["iterations"] = budget
-        if methods:
-            settings["methods"] = list(methods)
-        if longtail_keep == [1.0]:
-            settings["keeps"] = list(QUICK["keeps"])
-    if settings["methods"] is None:
-        del settings["methods"]
+    if quick:  # the preset fills every setting left at its default; what is given on the line wins
+        for key, value in QUICK.items():
+            if settings[key] in (None, DEFAULTS[key]):
+                settings[key] = list(value) if isinstance(value, tuple) else value
+    settings = {key: value for key, value in settings.items() if value is not None}
     result = run_laac_study(
         dataset,
         path=path,
