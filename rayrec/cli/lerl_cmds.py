@@ -106,7 +106,7 @@ def ensure_planner_app(app: str, deploy: bool, num_cpus: float = 1.0, address: s
     except Exception:  # noqa: BLE001 (no Serve instance yet: nothing runs)
         running = False
     if running or not deploy:
-        ensure_planner(app, deploy_if_missing=False)  # the ConfigError naming `rayrec planner up`
+        ensure_planner(app)  # the ConfigError naming `rayrec planner up`
         return
     serve.start(proxy_location="Disabled")  # `up` then joins this instance; its HTTP options are unused
     up(
@@ -115,6 +115,11 @@ def ensure_planner_app(app: str, deploy: bool, num_cpus: float = 1.0, address: s
         batch_wait_ms=10.0, max_ongoing_requests=64, cache_size=4096, torch_threads=None,
         http_host="127.0.0.1", http_port=8000, cluster_cpus=None,
     )  # fmt: skip
+
+
+def _say(message: str) -> None:
+    """Progress lines verbatim (``[quit · seed · method]`` is text, not rich markup)."""
+    console.print(message, highlight=False, markup=False)
 
 
 def _report_rows(report: dict[str, tuple[float, float]]) -> list[dict[str, object]]:
@@ -191,7 +196,7 @@ def train_lerl_command(
     result = train_lerl(
         dataset, planner=planner, env_config=env_config, path=path, options=options, budget=budget, seed=seed,
         training=training, num_env_runners=num_env_runners, num_envs_per_env_runner=envs_per_runner,
-        planner_app=planner_app, out=out, log=lambda msg: console.print(msg, highlight=False), **evaluation,
+        planner_app=planner_app, out=out, log=_say, **evaluation,
     )  # fmt: skip
     console.print(
         render_table(
@@ -215,7 +220,9 @@ def study_lerl_command(
     path: Path = PATH_OPT,
     option: list[str] = OPTION_OPT,
     seeds: int = typer.Option(3, help="seeds on the first quit model"),
-    seeds_other: int = typer.Option(None, help="seeds on the other quit models (default: --seeds)"),
+    seeds_other: int = typer.Option(
+        1, help="seeds on the other quit models (1 keeps the default study near 2 h on 2 cores)"
+    ),
     quit_opt: list[str] = typer.Option(
         ["category_window", "fatigue", "temper"], "--quit", help="quit models (several after one flag)"
     ),
@@ -291,7 +298,7 @@ def study_lerl_command(
         dataset, methods=chosen, quit_models=quit_models, seeds=seeds, seeds_other=seeds_other, budget=budget,
         path=path, options=options, training=training, num_env_runners=num_env_runners,
         num_envs_per_env_runner=envs_per_runner, planner_app=planner_app, out=out,
-        log=lambda msg: console.print(msg, highlight=False), **evaluation,
+        log=_say, **evaluation,
     )  # fmt: skip
-    console.print(result.markdown.read_text(), highlight=False, markup=False)
+    console.print(result.markdown.read_text(), highlight=False, markup=False, soft_wrap=True)
     console.print(f"study directory {result.path}", highlight=False)

@@ -72,10 +72,14 @@ LLM_METHODS = ("lerl", "llm_only")  # need the planner app
 VALID_SEED = 1_000_003  # validation sessions' simulator seed (never a training seed)
 TEST_SEED = 2_000_003  # test sessions' simulator seed
 
-# Env-step budget per trained run. Chosen from measured speeds on the shared 2-core machine
-# (see bench/lerl.py and the report in the study's README section): LERL with the LLM planner is
-# the slowest method and sets it.
-DEFAULT_BUDGET = 6_000
+# Env-step budget per trained run, set by the slowest method, LERL with the LLM planner. Measured on the
+# shared 2-core machine (load average 20-35 from other jobs; see bench/lerl.py) in the study's own
+# setting (train_online: no remote EnvRunner, 16 users, PPO batch 256, N_s = 1, replan_every = 5):
+# LERL(llm) 5.8 env steps/s, its evaluation ~0.1 s per session; without the LLM (flat PPO, the
+# round-robin and random planners) 57-76 steps/s and DQN 34 even at load 60-96. So 5,000 steps are
+# ~15 min of LERL(llm) per seed (20 min at 4.2 steps/s), and the default study (3 seeds on
+# category_window, 1 on fatigue and temper) ~5 × 20 min ≈ 1.7-2 h.
+DEFAULT_BUDGET = 5_000
 QUICK = {
     "budget": 400,
     "eval_points": 1,
