@@ -140,6 +140,9 @@ def main() -> None:
     parser.add_argument("--runners", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--app", default="bench-lerl-planner")
     parser.add_argument("--raw-prompts", type=int, default=16, help="prompts for the raw-speed pass")
+    parser.add_argument(
+        "--raw-tps", type=float, default=None, help="skip the raw pass and use this tokens/s (a busy machine)"
+    )
     args = parser.parse_args()
 
     import ray
@@ -154,9 +157,13 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()}", flush=True)
     env_config = make_lerl_env_config("ml-100k", None, SimConfig(seed=0))
     prompts = lerl_prompts(env_config, args.raw_prompts, args.n_reflections)
-    raw_tps, raw_tokens, _ = raw_speed_fn()(prompts, min(16, len(prompts)), args.threads)
-    print(f"raw model speed (bench/planner.py's in_process_speed, LERL prompts): {raw_tps:.0f} tokens/s "
-          f"over {raw_tokens} tokens", flush=True)  # fmt: skip
+    if args.raw_tps is None:
+        raw_tps, raw_tokens, _ = raw_speed_fn()(prompts, min(16, len(prompts)), args.threads)
+        print(f"raw model speed (bench/planner.py's in_process_speed, LERL prompts): {raw_tps:.0f} tokens/s "
+              f"over {raw_tokens} tokens", flush=True)  # fmt: skip
+    else:
+        raw_tps = args.raw_tps
+        print(f"raw model speed given (--raw-tps): {raw_tps:.0f} tokens/s", flush=True)
 
     ray.init(
         address="local", num_cpus=4, include_dashboard=False, object_store_memory=200 * 1024**2,
