@@ -50,6 +50,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "llm": ("rayrec.cli.llm_cmds", "llm_app", "LLM backends: score allowed answers, generate text."),
     "train": ("rayrec.cli.train_cmds", "train_app", "Train LAAC or LERL: checkpoint, metrics, curves."),
+    "study": ("rayrec.cli.study_cmds", "study_app", "Studies of LAAC or LERL: tables and plots."),
     "tune": ("rayrec.cli.tune_cmds", "tune_app", "Hyperparameter sweeps (Ray Tune: ASHA + Optuna)."),
     "serve": ("rayrec.cli.serve_cmds", "serve", "Serve a trained policy over HTTP (POST /recommend)."),
     "demo": (

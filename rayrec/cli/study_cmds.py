@@ -1,5 +1,6 @@
-"""``rayrec study laac DATASET``: LAAC's accuracy–novelty and long-tail study (library:
-``rayrec.algorithms.laac.study.run_laac_study``; this only parses options and prints)."""
+"""``rayrec study laac|lerl DATASET``: the two studies. LAAC's accuracy–novelty and long-tail study
+lives here (library: ``rayrec.algorithms.laac.study.run_laac_study``; this only parses options and
+prints); LERL's long-term study is ``rayrec.cli.lerl_cmds.study_lerl_command``."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from pathlib import Path
 import typer
 
 from rayrec.cli.console import console, err_console
+from rayrec.cli.lerl_cmds import study_lerl_command
 from rayrec.cli.options import DATASET_ARG, OPTION_OPT, PATH_OPT, parse_key_values
 
+study_app = typer.Typer(help="Studies: every method × seed at one budget.", no_args_is_help=True)
 
+
+@study_app.command("laac")
 def study_laac(
     dataset: str = DATASET_ARG,
     path: Path = PATH_OPT,
@@ -91,3 +96,6 @@ def study_laac(
     )
     console.print(result.markdown.read_text())
     console.print(f"study directory: {result.path}")
+
+
+study_app.command("lerl")(study_lerl_command)
