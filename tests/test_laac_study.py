@@ -106,6 +106,8 @@ def test_study_settings_are_checked_before_anything_runs(tmp_path) -> None:
         run_laac_study("synthetic", methods=("laac", "dqn"), out=tmp_path)
     with pytest.raises(ConfigError, match="keep ratios"):
         run_laac_study("synthetic", keeps=(0.0, 1.0), out=tmp_path)
+    with pytest.raises(ConfigError, match="longtail_seeds"):
+        run_laac_study("synthetic", longtail_seeds=0, out=tmp_path)
     with pytest.raises(ConfigError, match="iterations"):
         run_laac_study("synthetic", iterations=0, out=tmp_path)
     assert not any(tmp_path.iterdir())

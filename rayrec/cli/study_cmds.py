@@ -24,6 +24,9 @@ def study_laac(
     longtail_keep: list[float] = typer.Option(
         [1.0], "--longtail-keep", help="shares of the train part's long-tail interactions kept (repeatable)"
     ),
+    longtail_seeds: int = typer.Option(
+        None, help="seeds for the keep ratios below the largest (default: --seeds; 1 keeps the study ~2 h)"
+    ),
     methods: list[str] = typer.Option([], "--method", help="methods to run (repeatable; default: all)"),
     budget: int = typer.Option(
         None,
@@ -68,6 +71,7 @@ def study_laac(
     settings: dict = {
         "methods": list(methods) or None,
         "seeds": seeds,
+        "longtail_seeds": longtail_seeds,
         "keeps": list(longtail_keep),
         "iterations": budget,
         "updates_per_iteration": updates,

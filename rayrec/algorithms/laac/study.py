@@ -7,7 +7,8 @@ Protocol (what the table promises):
   method. Long-tail study: for each keep ratio the *train* part's tail interactions are thinned with
   ``rayrec.data.long_tail_imbalance`` (head = the top ``head_fraction`` of items on the untouched train
   set, kept in ``meta['head_items']`` so tail share is scored on one partition); valid and test are
-  unchanged. keep = 1.0 is the plain study.
+  unchanged. keep = 1.0 is the plain study; ``longtail_seeds`` may run fewer seeds on the smaller
+  keep ratios than ``seeds`` on the largest.
 - budget: the offline RL methods (BC, discrete CQL, ATAC, LAAC and its ablations) each get
   ``iterations`` × ``updates_per_iteration`` learner updates of ``batch_size`` transitions from the same
   logged MDP; SASRec up to ``sasrec_epochs`` epochs with early stopping (patience ``sasrec_patience``).
@@ -308,6 +309,7 @@ def run_laac_study(
     methods: Sequence[str] = METHODS,
     seeds: int = 3,
     keeps: Sequence[float] = (1.0,),
+    longtail_seeds: int | None = None,
     iterations: int = 100,
     updates_per_iteration: int = 20,
     eval_every: int = 10,
@@ -333,11 +335,17 @@ def run_laac_study(
     progress: bool = True,
     log: Callable[[str], object] | None = None,
 ) -> LAACStudyResult:
-    """Run the study (see the module docstring); Ray is started locally when an RL method needs it."""
+    """Run the study (see the module docstring); Ray is started locally when an RL method needs it.
+
+    longtail_seeds: seeds for the keep ratios below the largest (default ``seeds``); 1 keeps the full
+    study near its time budget on 2 cores (the table's ``seeds`` column says how many each row has).
+    """
+    longtail_seeds = seeds if longtail_seeds is None else longtail_seeds
     check_study(
         methods,
         seeds,
         keeps,
+        longtail_seeds=longtail_seeds,
         iterations=iterations,
         updates_per_iteration=updates_per_iteration,
         eval_every=eval_every,
@@ -373,6 +381,7 @@ def run_laac_study(
         "split": "leave_last_out",
         "methods": list(methods),
         "seeds": seeds,
+        "longtail_seeds": longtail_seeds,
         "keeps": keeps,
         "iterations": iterations,
         "updates_per_iteration": updates_per_iteration,
@@ -469,12 +478,13 @@ def run_laac_study(
     started = time.perf_counter()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, disable=not progress) as bar:
-        task = bar.add_task("LAAC study", total=len(keeps) * seeds * len(methods))
+        plan = {keep: seeds if keep == keeps[0] else longtail_seeds for keep in keeps}
+        task = bar.add_task("LAAC study", total=sum(plan.values()) * len(methods))
         for keep in keeps:
             entry = per_keep[keep]
             p = entry["parts"]
             tail = ~np.asarray(p.train.meta["head_items"], bool)
-            for seed in range(seeds):
+            for seed in range(plan[keep]):
                 for method in methods:
                     bar.update(task, description=f"keep {keep:g} · seed {seed} · {method}")
                     tick = time.perf_counter()
@@ -574,7 +584,8 @@ def run_laac_study(
 
     table = summarise(runs, methods, keeps, k)
     header = (
-        f"## LAAC study on {dataset}: leave_last_out, {seeds} seed(s); offline RL {iterations} iterations × "
+        f"## LAAC study on {dataset}: leave_last_out, {seeds} seed(s) "
+        f"(keep < {keeps[0]:g}: {longtail_seeds}); offline RL {iterations} iterations × "
         f"{updates_per_iteration} updates × batch {batch_size}; SASRec ≤ {sasrec_epochs} epochs "
         f"(patience {sasrec_patience}); selection on valid NDCG@{k}, test metrics; long-term: "
         f"{sim_sessions} sessions per quit model (keep {keeps[0]:g}); mean ± std over seeds"
