@@ -78,7 +78,7 @@ def in_process_speed(prompts: list[str], batch_size: int, threads: int) -> tuple
 
 def concurrent_calls(app: str, prompts: list[str]) -> tuple[float, np.ndarray, int]:
     """(wall s, per-call latency s, fallbacks) of one synchronous client call per prompt, all at once."""
-    from rayrec.serve.planner_client import PlannerClient
+    from rayrec.llm.planner_client import PlannerClient
 
     client = PlannerClient(app, timeout_s=600)
 

@@ -38,9 +38,9 @@ def main() -> None:
 
     from rayrec.cli.console import console, render_table
     from rayrec.data import load_dataset
+    from rayrec.llm.planner_client import PlannerClient
     from rayrec.llm.prompts import category_stats, planner_prompt
     from rayrec.serve.planner import PlannerConfig, deploy
-    from rayrec.serve.planner_client import PlannerClient
 
     ds = load_dataset("ml-100k")
     names = list(ds.category_names)

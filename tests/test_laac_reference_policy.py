@@ -189,7 +189,7 @@ def _kw(retrieval, cache_dir):
 
 def test_planner_fallbacks_never_reach_the_cache(ray_session, tiny_train, tmp_path) -> None:
     """No planner app is running: the client falls back (uniform) and π_LLM refuses to cache that."""
-    from rayrec.serve.planner_client import PlannerClient
+    from rayrec.llm.planner_client import PlannerClient
 
     client = PlannerClient("no-such-planner-h9", timeout_s=5)
     retrieval = RetrievalConfig(k=4, recent=2)

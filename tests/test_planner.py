@@ -15,15 +15,15 @@ import ray
 from ray import serve
 
 from rayrec.errors import ConfigError
-from rayrec.serve.openai_route import ChatRequest, CompletionRequest
-from rayrec.serve.planner import PlannerConfig, deploy
-from rayrec.serve.planner_client import (
+from rayrec.llm.planner_client import (
     DEFAULT_TIMEOUT_S,
     PlannerClient,
     fallback_counts,
     fallback_distribution,
     get_handle,
 )
+from rayrec.serve.openai_route import ChatRequest, CompletionRequest
+from rayrec.serve.planner import PlannerConfig, deploy
 
 APP = "test-planner"
 GENRES = ["Drama", "Comedy", "Horror", "Sci-Fi"]

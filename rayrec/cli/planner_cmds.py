@@ -130,7 +130,7 @@ def status(name: str = NAME_OPT, address: str = ADDRESS_OPT) -> None:
     """Serve state, batch sizes, cache hits, latency (one replica's view) and cluster-wide fallbacks."""
     from ray import serve
 
-    from rayrec.serve.planner_client import fallback_counts, get_handle
+    from rayrec.llm.planner_client import fallback_counts, get_handle
 
     _connect(address, start_if_missing=False)
     apps = serve.status().applications
@@ -166,7 +166,7 @@ def down(name: str = NAME_OPT, address: str = ADDRESS_OPT) -> None:
     import ray
     from ray import serve
 
-    from rayrec.serve.planner_client import LEDGER_NAMESPACE, ledger_name
+    from rayrec.llm.planner_client import LEDGER_NAMESPACE, ledger_name
 
     _connect(address, start_if_missing=False)
     serve.delete(name)

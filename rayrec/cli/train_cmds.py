@@ -29,7 +29,7 @@ def _planner_scorer(name: str, address: str | None, timeout_s: float) -> tuple[A
     """A PlannerClient on a running planner app and the model id it serves (asked of the replica)."""
     import ray
 
-    from rayrec.serve.planner_client import PlannerClient, get_handle
+    from rayrec.llm.planner_client import PlannerClient, get_handle
 
     if not ray.is_initialized():
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")

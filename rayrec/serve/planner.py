@@ -6,7 +6,7 @@ loaded once per replica rather than once per worker, concurrent calls are fused 
 The same app also speaks OpenAI's ``/v1/completions`` (see ``openai_route.py``) so outside tools and the
 ``openai`` backend can reach it over HTTP.
 
-Callers should go through ``planner_client.PlannerClient``, which adds timeouts and the fallback.
+Callers should go through ``rayrec.llm.planner_client.PlannerClient``, which adds timeouts and the fallback.
 
 Threads: the model runs in worker threads (so the event loop keeps batching), and scoring, generation
 and the OpenAI routes can be in flight at once. They share one model and one tokenizer, and HF fast
@@ -36,9 +36,8 @@ from ray.serve import metrics
 from ray.serve.handle import DeploymentHandle
 
 from rayrec.errors import ConfigError, RayrecError
+from rayrec.llm.planner_client import DEFAULT_APP_NAME
 from rayrec.serve.openai_route import OpenAIRoute, openai_app
-
-DEFAULT_APP_NAME = "planner"
 
 
 @dataclass

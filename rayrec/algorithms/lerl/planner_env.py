@@ -271,7 +271,7 @@ class LERLVectorEnv(RecSimVectorEnv):
 
     def _generate(self, prompts: list[str], templates: list[str]) -> list[str]:
         """LLM reflections, each falling back to its own template (counted by the client)."""
-        from rayrec.serve.planner_client import PlannerClient
+        from rayrec.llm.planner_client import PlannerClient
 
         if self._client is None:
             self._client = PlannerClient(

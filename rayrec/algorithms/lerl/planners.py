@@ -201,7 +201,7 @@ class LLMPlanner(CategoryPlanner):
         history_top: int = 6,
     ) -> None:
         super().__init__(candidates, popularity, m)
-        from rayrec.serve.planner_client import PlannerClient
+        from rayrec.llm.planner_client import PlannerClient
 
         self.prompts = PlannerPrompts(category_names, self.candidates, history_top)
         self.client = PlannerClient(app_name, timeout_s=timeout_s)

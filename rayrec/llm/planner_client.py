@@ -37,7 +37,8 @@ from ray.util import metrics
 
 from rayrec.errors import ConfigError, RayrecError
 from rayrec.llm import to_distribution
-from rayrec.serve.planner import DEFAULT_APP_NAME
+
+DEFAULT_APP_NAME = "planner"  # the Serve app name of the planner deployment (rayrec.serve.planner)
 
 logger = logging.getLogger(__name__)
 
