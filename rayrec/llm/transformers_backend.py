@@ -3,8 +3,11 @@
 Choice scoring scores each choice as a whole answer, i.e. followed by the chat template's end-of-turn
 token (``chat.end_of_turn``), and shares the prompt's KV cache: one forward pass over the
 (chat-templated) prompts keeps only the last position's logits, which score every choice's first
-token; the choices' remaining tokens then run as one right-padded batch on top of the prompts' cached
-keys and values (the cache is indexed along the batch dimension, one row per choice). The end token is
+token; the choices' remaining tokens then run packed, all choices of a prompt as one sequence on top
+of that prompt's own cached keys and values, with an attention mask that lets each choice token see the
+prompt and the earlier tokens of its own choice only (and position ids that restart after the prompt for
+every choice). Nothing is copied per choice: expanding the cache to one row per choice (19 × the
+prompt's keys and values for 19 genres) used to cost more than the scoring itself. The end token is
 never fed, since nothing is predicted from it; the LM head runs only where a choice token is predicted.
 With 19 genre names after a 300-token prompt that is ~19× fewer prompt tokens than scoring every
 prompt+choice from scratch; ``stats["prefix_tokens_reused"]`` counts the saving.
@@ -214,94 +217,85 @@ class TransformersBackend:
         # later tokens need its earlier tokens run on top of the prompt's cache; its last token is
         # never fed (nothing is predicted from it), so one-token choices cost no extra pass at all.
         sums = []
-        rows = []
         for b, t in enumerate(toks):
             scores = np.zeros(len(t.full_ids), dtype=np.float64)
             for c, (ids, start) in enumerate(zip(t.full_ids, t.starts)):
                 if start == t.prefix_len:
                     scores[c] += float(last_logp[b, ids[start]])
-                if len(ids) - 1 > t.prefix_len:
-                    rows.append((b, c))
             sums.append(scores)
             self.stats["prefix_tokens_reused"] += t.prefix_len * (len(t.full_ids) - 1)
-        for chunk in self._row_chunks(rows, toks, P):
-            self._score_rows(chunk, toks, prefix_kv, prefix_mask, sums)
+        if any(len(ids) - 1 > t.prefix_len for t in toks for ids in t.full_ids):
+            self._score_packed(toks, prefix_kv, prefix_mask, sums)
         return sums
 
-    def _row_chunks(
-        self, rows: list[tuple[int, int]], toks: list[ChoiceTokens], P: int
-    ) -> list[list[tuple[int, int]]]:
-        """Split rows so each expanded batch (rows × (P + longest continuation)) fits the token budget."""
-        chunks: list[list[tuple[int, int]]] = [[]]
-        longest = 0
-        for b, c in rows:
-            feed = len(toks[b].full_ids[c]) - 1 - toks[b].prefix_len
-            longest_if_added = max(longest, feed)
-            if chunks[-1] and (len(chunks[-1]) + 1) * (P + longest_if_added) > self.max_batch_tokens:
-                chunks.append([])
-                longest_if_added = feed
-            chunks[-1].append((b, c))
-            longest = longest_if_added
-        return [c for c in chunks if c]
-
-    def _score_rows(
+    def _score_packed(
         self,
-        rows: list[tuple[int, int]],
         toks: list[ChoiceTokens],
         prefix_kv: list[tuple[torch.Tensor, torch.Tensor]],
         prefix_mask: torch.Tensor,
         sums: list[np.ndarray],
     ) -> None:
-        """Run choice tokens (all but each choice's last) on top of their prompts' cached keys/values."""
+        """Run every choice's tokens (all but its last) on top of its prompt's cached keys/values.
+
+        Row b packs prompt b's choices one after another: token j of the packed row belongs to choice
+        ``owner[b][j]``, sits at position ``prefix_len + k`` (k = its index inside the choice) and may
+        attend to the prompt and to the earlier tokens of its own choice only, so each choice is scored
+        exactly as if it followed the prompt alone.
+        """
         pad = self.tokenizer.pad_token_id
-        feeds = [toks[b].full_ids[c][toks[b].prefix_len : -1] for b, c in rows]
-        R, C = len(rows), max(len(f) for f in feeds)
-        feed_ids = torch.full((R, C), pad, dtype=torch.long)  # right-padded
-        feed_mask = torch.zeros((R, C), dtype=torch.long)
-        for r, f in enumerate(feeds):
-            feed_ids[r, : len(f)] = torch.tensor(f)
-            feed_mask[r, : len(f)] = 1
-        src = torch.tensor([b for b, _ in rows])
-        prefix_lens = torch.tensor([toks[b].prefix_len for b, _ in rows])
-        positions = prefix_lens[:, None] + torch.arange(C)[None, :]  # (R, C): continue the prompt's positions
-        cache = DynamicCache(
-            ddp_cache_data=[(k[src.to(k.device)], v[src.to(v.device)]) for k, v in prefix_kv],
-            config=self.model.config,
-        )
-        # The decoder alone, then the LM head only where a choice token is predicted: padded and
-        # unscored positions would otherwise cost as much LM-head work as the real ones.
+        B, P = prefix_mask.shape
+        packed: list[list[tuple[int, int, int]]] = []  # per row: (choice, k, token id)
+        for t in toks:
+            row = []
+            for c, ids in enumerate(t.full_ids):
+                row.extend((c, k, tok) for k, tok in enumerate(ids[t.prefix_len : -1]))
+            packed.append(row)
+        Q = max(len(r) for r in packed)
+        feed_ids = torch.full((B, Q), pad, dtype=torch.long)
+        positions = torch.zeros((B, Q), dtype=torch.long)
+        owner = torch.full((B, Q), -1, dtype=torch.long)  # -1: padding
+        for b, row in enumerate(packed):
+            for j, (c, k, tok) in enumerate(row):
+                feed_ids[b, j], positions[b, j], owner[b, j] = tok, toks[b].prefix_len + k, c
+        # (B, Q, P + Q): the prompt's real tokens, plus earlier-or-same tokens of the same choice; a
+        # padding query sees only itself, so no row of the softmax is empty.
+        same_choice = (owner[:, :, None] == owner[:, None, :]) & (owner[:, :, None] >= 0)
+        causal = torch.ones(Q, Q, dtype=torch.bool).tril()
+        own = (same_choice & causal) | torch.eye(Q, dtype=torch.bool)
+        allowed = torch.cat([prefix_mask.bool()[:, None, :].expand(B, Q, P), own], dim=2)
+        dtype = self.model.dtype
+        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
+        cache = DynamicCache(ddp_cache_data=list(prefix_kv), config=self.model.config)
         inputs = {
             "input_ids": feed_ids.to(self.device),
-            "attention_mask": torch.cat([prefix_mask[src], feed_mask], dim=1).to(self.device),
+            "attention_mask": mask[:, None].to(self.device),  # (B, 1, Q, P + Q), used as given
             "position_ids": positions.to(self.device),
             "past_key_values": cache,
             "use_cache": True,
         }
         if self.own_head:
-            hidden = self.model.get_decoder()(**inputs).last_hidden_state  # (R, C, H)
+            hidden = self.model.get_decoder()(**inputs).last_hidden_state  # (B, Q, H)
         else:  # the model's head does more than _logits knows: let its forward compute every position
-            all_logits = self.model(**inputs).logits  # (R, C, V)
+            all_logits = self.model(**inputs).logits  # (B, Q, V)
         self.stats["forward_passes"] += 1
-        self.stats["choice_tokens"] += int(feed_mask.sum())
-        # Fed token k of row r sits at absolute position L+k and predicts token L+k+1; keep the k whose
+        self.stats["choice_tokens"] += sum(len(r) for r in packed)
+        # Fed token k of a choice sits at absolute position L+k and predicts token L+k+1; keep the k whose
         # target is a scored choice token (at or after the choice's start).
-        row_idx, pos_idx, targets = [], [], []
-        for r, (b, c) in enumerate(rows):
-            t, ids = toks[b], toks[b].full_ids[c]
-            for k in range(max(t.starts[c] - 1 - t.prefix_len, 0), len(feeds[r])):
-                row_idx.append(r)
-                pos_idx.append(k)
-                targets.append(ids[t.prefix_len + k + 1])
+        row_idx, pos_idx, targets, where = [], [], [], []
+        for b, row in enumerate(packed):
+            t = toks[b]
+            for j, (c, k, _) in enumerate(row):
+                if k >= t.starts[c] - 1 - t.prefix_len:
+                    row_idx.append(b)
+                    pos_idx.append(j)
+                    targets.append(t.full_ids[c][t.prefix_len + k + 1])
+                    where.append((b, c))
         logits = self._logits(hidden[row_idx, pos_idx]) if self.own_head else all_logits[row_idx, pos_idx]
         logp = torch.log_softmax(logits.double(), dim=-1)
         tok_logp = logp.gather(-1, torch.tensor(targets, device=self.device)[:, None])[:, 0].cpu()  # (N,)
-        for r, lp in zip(row_idx, tok_logp.tolist()):
-            b, c = rows[r]
+        for (b, c), lp in zip(where, tok_logp.tolist()):
             sums[b][c] += lp
 
-    # ---- generation ----------------------------------------------------------------------------
-
-    @torch.inference_mode()
     def generate(
         self,
         prompts: Sequence[str],
