@@ -199,7 +199,7 @@ class LAACConfig(AlgorithmConfig):
         self.check_knobs()
         if not self.llm_table:
             raise ConfigError("LAAC needs a π_LLM table: set .training(llm_table='path/to/pi_llm.npz')")
-        if not self.input_:
+        if not self.is_offline:  # RLlib's default input_ is "sampler", never empty
             raise ConfigError("LAAC is offline: set .offline_data(input_='path/to/episodes')")
         if self.observation_space is None or self.action_space is None:
             raise ConfigError(
